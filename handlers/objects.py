@@ -1,0 +1,64 @@
+"""The contract's objects (PROTOCOL §2), built from storage rows. One function per object so
+that a rule such as "a recalled message's content is empty" holds in every read and push."""
+
+from typing import Any, Callable
+
+from storage.clock import to_millis
+from storage.tables import CONVERSATION_DIRECT, STATUS_RECALLED
+
+IsOnline = Callable[[int], bool]
+
+
+def user_vo(row: Any, online: bool) -> dict:
+    return {"id": row.id, "username": row.username, "nickname": row.nickname, "avatar": row.avatar, "online": online}
+
+
+def me_vo(row: Any, online: bool) -> dict:
+    vo = user_vo(row, online)
+    vo.update(email=row.email, status=row.status, created_at=to_millis(row.created_at))
+    return vo
+
+
+def message_vo(row: Any) -> dict:
+    """`row` is a storage Row or the dict `storage.messages.append_message` returns."""
+    get = row.get if isinstance(row, dict) else row._mapping.get
+    status = get("status")
+    return {
+        "id": get("id"),
+        "conversation_id": get("conversation_id"),
+        "seq": get("seq"),
+        "sender_id": get("sender_id"),
+        "receiver_id": get("receiver_id"),
+        "content": "" if status == STATUS_RECALLED else get("content"),
+        "msg_type": get("msg_type"),
+        "status": status,
+        "client_msg_id": get("client_msg_id"),
+        "created_at": to_millis(get("created_at")),
+    }
+
+
+def conversation_type(row: Any) -> str:
+    return "direct" if row.type == CONVERSATION_DIRECT else "group"
+
+
+def direct_peer_id(row: Any, user_id: int) -> int | None:
+    if row.type != CONVERSATION_DIRECT:
+        return None
+    return row.direct_high_id if row.direct_low_id == user_id else row.direct_low_id
+
+
+def conversation_vo(row: Any, *, last_read_seq: int, unread_count: int, last_message: dict | None, peer: dict | None, recall_window_seconds: int) -> dict:
+    return {
+        "id": row.id,
+        "type": conversation_type(row),
+        "name": row.name,
+        "owner_id": row.owner_id,
+        "peer": peer,
+        "last_seq": row.last_seq,
+        "last_read_seq": last_read_seq,
+        "unread_count": unread_count,
+        "last_message": last_message,
+        "recall_window_seconds": recall_window_seconds,
+        "created_at": to_millis(row.created_at),
+        "updated_at": to_millis(row.updated_at),
+    }

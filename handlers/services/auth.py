@@ -1,0 +1,86 @@
+"""Registration, login, logout and token checks."""
+
+from datetime import UTC, datetime
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from handlers.errors import Conflict, Forbidden, Unauthorized
+from handlers.objects import me_vo
+from handlers.services.login_throttle import LoginThrottle
+from handlers.services.passwords import hash_password, verify_password
+from handlers.services.tokens import TokenClaims, decode_token, issue_token
+from settings import Settings
+from storage import tokens as token_store
+from storage import users as user_store
+
+BAD_CREDENTIALS = "invalid username, email or password"
+
+
+class AuthService:
+    def __init__(self, db: AsyncEngine, settings: Settings) -> None:
+        self._db = db
+        self._settings = settings
+        self.throttle = LoginThrottle(settings.login_attempts_per_minute)
+        # Verified against when the account does not exist, so that an unknown name costs the
+        # same bcrypt time as a wrong password and timing does not reveal which it was.
+        self._decoy_hash: str | None = None
+
+    async def register(self, *, username: str, email: str, password: str, nickname: str | None) -> dict:
+        async with self._db.connect() as conn:
+            taken = await user_store.find_taken(conn, username=username, email=email)
+        if taken:
+            raise _taken_conflict(taken)
+        password_hash = await hash_password(password, self._settings.bcrypt_rounds)
+        try:
+            async with self._db.begin() as conn:
+                row = await user_store.insert_user(conn, username=username, email=email, password_hash=password_hash, nickname=nickname)
+        except IntegrityError:
+            # Lost a race with another registration of the same name or email.
+            async with self._db.connect() as conn:
+                taken = await user_store.find_taken(conn, username=username, email=email)
+            raise _taken_conflict(taken or {"username"}) from None
+        return me_vo(row, online=False)
+
+    async def login(self, *, username: str | None, email: str | None, password: str, client_address: str) -> dict:
+        account_key = "account:" + (username if username is not None else email).lower()
+        address_key = "address:" + client_address
+        self.throttle.check(account_key, address_key)
+        async with self._db.connect() as conn:
+            row = await user_store.find_for_login(conn, username=username, email=email)
+        if row is None and self._decoy_hash is None:
+            self._decoy_hash = await hash_password("decoy password", self._settings.bcrypt_rounds)
+        valid = await verify_password(password, row.password_hash if row is not None else self._decoy_hash)
+        if row is None or not valid:
+            self.throttle.record_failure(account_key, address_key)
+            raise Unauthorized(BAD_CREDENTIALS)
+        if row.status != 1:
+            raise Forbidden("account disabled")
+        token, claims = issue_token(row.id, self._settings.jwt_secret, self._settings.jwt_ttl_seconds)
+        return {
+            "token": token,
+            "token_type": "Bearer",
+            "expires_in": self._settings.jwt_ttl_seconds,
+            "user": me_vo(row, online=False),
+        }
+
+    async def authenticate(self, token: str) -> TokenClaims:
+        """Claims of a valid, unrevoked token of an existing, enabled user; else 401/403."""
+        claims = decode_token(token, self._settings.jwt_secret)
+        async with self._db.connect() as conn:
+            user = await token_store.user_for_token(conn, claims.user_id, claims.jti)
+        if user is None:
+            raise Unauthorized("token revoked")
+        if user.status != 1:
+            raise Forbidden("account disabled")
+        return claims
+
+    async def logout(self, claims: TokenClaims) -> None:
+        expires_at = datetime.fromtimestamp(claims.expires_at, UTC).replace(tzinfo=None)
+        async with self._db.begin() as conn:
+            await token_store.revoke(conn, claims.jti, expires_at)
+
+
+def _taken_conflict(taken: set[str]) -> Conflict:
+    fields = sorted(taken)
+    return Conflict(f"{' and '.join(fields)} already taken", {"fields": fields})

@@ -1,0 +1,202 @@
+"""Conversations: who may see what, direct and group lifecycle, membership, read markers.
+
+Authorization lives here: every conversation-scoped operation, REST or socket, goes through
+`require_member`, and a non-member gets 404 whether or not the conversation exists, so ids
+cannot be probed."""
+
+from typing import Any
+
+from sqlalchemy import Row
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from handlers.errors import Forbidden, NotFound, ValidationFailed
+from handlers.objects import conversation_vo, direct_peer_id, message_vo, user_vo
+from handlers.push import Pusher, Socket
+from settings import Settings
+from storage import conversations as conversation_store
+from storage import messages as message_store
+from storage import users as user_store
+from storage.tables import CONVERSATION_DIRECT, CONVERSATION_GROUP, ROLE_OWNER
+
+NO_SUCH_CONVERSATION = "no such conversation"
+
+
+async def require_member(conn: AsyncConnection, conversation_id: int, user_id: int, *, lock: bool = False) -> Row:
+    """The conversation with the caller's `role` and `last_read_seq`; 404 for non-members.
+    `lock`: hold the conversation's row lock until the transaction ends (see storage)."""
+    membership = await conversation_store.get_membership(conn, conversation_id, user_id, lock=lock)
+    if membership is None:
+        raise NotFound(NO_SUCH_CONVERSATION)
+    return membership
+
+
+class ConversationService:
+    def __init__(self, db: AsyncEngine, settings: Settings, pusher: Pusher) -> None:
+        self._db = db
+        self._settings = settings
+        self._pusher = pusher
+
+    def recall_window(self, conversation: Any) -> int:
+        return conversation.recall_window_seconds or self._settings.recall_window_seconds
+
+    async def describe(self, conn: AsyncConnection, conversation: Any, user_id: int, *, last_read_seq: int) -> dict:
+        """ConversationVO of one conversation as `user_id` sees it."""
+        last = await message_store.last_message(conn, conversation.id, conversation.last_seq) if conversation.last_seq else None
+        peer_id = direct_peer_id(conversation, user_id)
+        peer_row = await user_store.get_user(conn, peer_id) if peer_id is not None else None
+        return conversation_vo(
+            conversation,
+            last_read_seq=last_read_seq,
+            unread_count=await conversation_store.unread_count(conn, conversation.id, user_id),
+            last_message=message_vo(last) if last is not None else None,
+            peer=user_vo(peer_row, self._pusher.is_online(peer_row.id)) if peer_row is not None else None,
+            recall_window_seconds=self.recall_window(conversation),
+        )
+
+    async def list_for(self, user_id: int) -> list[dict]:
+        async with self._db.connect() as conn:
+            rows = await conversation_store.list_for_user(conn, user_id)
+            last_by_conversation = await message_store.last_messages(conn, [(row.id, row.last_seq) for row in rows if row.last_seq])
+            peer_ids = [peer for peer in (direct_peer_id(row, user_id) for row in rows) if peer is not None]
+            peers = {row.id: row for row in await user_store.get_users(conn, peer_ids)} if peer_ids else {}
+        result = []
+        for row in rows:
+            last = last_by_conversation.get(row.id)
+            peer = peers.get(direct_peer_id(row, user_id))
+            result.append(
+                conversation_vo(
+                    row,
+                    last_read_seq=row.last_read_seq,
+                    unread_count=row.unread_count,
+                    last_message=message_vo(last) if last is not None else None,
+                    peer=user_vo(peer, self._pusher.is_online(peer.id)) if peer is not None else None,
+                    recall_window_seconds=self.recall_window(row),
+                )
+            )
+        return result
+
+    async def get(self, user_id: int, conversation_id: int) -> dict:
+        async with self._db.connect() as conn:
+            membership = await require_member(conn, conversation_id, user_id)
+            vo = await self.describe(conn, membership, user_id, last_read_seq=membership.last_read_seq)
+            member_rows = await user_store.get_users(conn, await conversation_store.member_ids(conn, conversation_id))
+        vo["members"] = [user_vo(row, self._pusher.is_online(row.id)) for row in member_rows]
+        return vo
+
+    async def open_direct(self, user_id: int, peer_id: int) -> tuple[dict, bool]:
+        """The direct conversation with `peer_id`, created when missing: (vo, created)."""
+        if peer_id == user_id:
+            raise ValidationFailed({"peer_id": ["a direct conversation needs another user"]})
+        async with self._db.begin() as conn:
+            if await user_store.get_user(conn, peer_id) is None:
+                raise NotFound("no such user")
+            conversation, created = await conversation_store.get_or_create_direct(conn, user_id, peer_id)
+            membership = await require_member(conn, conversation.id, user_id)
+            vo = await self.describe(conn, membership, user_id, last_read_seq=membership.last_read_seq)
+        if created:
+            await self.announce_created(conversation.id, [user_id, peer_id])
+        return vo, created
+
+    async def create_group(self, owner_id: int, name: str, member_ids: list[int]) -> dict:
+        wanted = sorted(set(member_ids) | {owner_id})
+        if len(wanted) > self._settings.group_max_members:
+            raise ValidationFailed({"member_ids": [f"a group has at most {self._settings.group_max_members} members"]})
+        async with self._db.begin() as conn:
+            found = {row.id for row in await user_store.get_users(conn, wanted)}
+            missing = [user_id for user_id in wanted if user_id not in found]
+            if missing:
+                raise ValidationFailed({"member_ids": [f"no such user: {', '.join(map(str, missing))}"]})
+            conversation = await conversation_store.create_group(conn, owner_id=owner_id, name=name, member_ids=wanted)
+            vo = await self.describe(conn, conversation, owner_id, last_read_seq=0)
+        await self.announce_created(conversation.id, wanted)
+        return vo
+
+    async def announce_created(self, conversation_id: int, user_ids: list[int]) -> None:
+        """`conversation.created` to each member, described as that member sees it."""
+        async with self._db.connect() as conn:
+            for user_id in user_ids:
+                membership = await conversation_store.get_membership(conn, conversation_id, user_id)
+                if membership is not None:
+                    vo = await self.describe(conn, membership, user_id, last_read_seq=membership.last_read_seq)
+                    self._pusher.to_users([user_id], "conversation.created", vo)
+
+    async def rename(self, user_id: int, conversation_id: int, changes: dict[str, Any]) -> dict:
+        async with self._db.begin() as conn:
+            membership = await self._require_owner(conn, conversation_id, user_id)
+            await conversation_store.update_conversation(conn, conversation_id, **changes)
+            membership = await require_member(conn, conversation_id, user_id)
+            vo = await self.describe(conn, membership, user_id, last_read_seq=membership.last_read_seq)
+            audience = await conversation_store.member_ids(conn, conversation_id)
+        # Unread counts and markers differ per member; what changed here is the same for all.
+        self._pusher.to_users(audience, "conversation.updated", {**vo, "last_read_seq": None, "unread_count": None})
+        return vo
+
+    async def delete(self, user_id: int, conversation_id: int) -> None:
+        async with self._db.begin() as conn:
+            await self._require_owner(conn, conversation_id, user_id)
+            audience = await conversation_store.member_ids(conn, conversation_id)
+            await conversation_store.delete_conversation(conn, conversation_id)
+        self._pusher.to_users(audience, "conversation.deleted", {"conversation_id": conversation_id})
+
+    async def members(self, user_id: int, conversation_id: int) -> list[dict]:
+        async with self._db.connect() as conn:
+            await require_member(conn, conversation_id, user_id)
+            rows = await user_store.get_users(conn, await conversation_store.member_ids(conn, conversation_id))
+        return [user_vo(row, self._pusher.is_online(row.id)) for row in rows]
+
+    async def add_members(self, user_id: int, conversation_id: int, user_ids: list[int]) -> list[dict]:
+        async with self._db.begin() as conn:
+            # Locked so no message slips between reading last_seq and the new members'
+            # markers starting there.
+            conversation = await self._require_owner(conn, conversation_id, user_id, lock=True)
+            current = set(await conversation_store.member_ids(conn, conversation_id))
+            new_ids = sorted(set(user_ids) - current)
+            found = {row.id for row in await user_store.get_users(conn, new_ids)} if new_ids else set()
+            missing = [uid for uid in new_ids if uid not in found]
+            if missing:
+                raise ValidationFailed({"user_ids": [f"no such user: {', '.join(map(str, missing))}"]})
+            if len(current) + len(new_ids) > self._settings.group_max_members:
+                raise ValidationFailed({"user_ids": [f"a group has at most {self._settings.group_max_members} members"]})
+            if new_ids:
+                await conversation_store.add_members(conn, conversation_id, new_ids, conversation.last_seq)
+            all_ids = sorted(current | set(new_ids))
+            rows = await user_store.get_users(conn, all_ids)
+        for added in new_ids:
+            self._pusher.to_users(all_ids, "member.added", {"conversation_id": conversation_id, "user_id": added})
+        if new_ids:
+            await self.announce_created(conversation_id, new_ids)
+        return [user_vo(row, self._pusher.is_online(row.id)) for row in rows]
+
+    async def remove_member(self, user_id: int, conversation_id: int, removed_id: int) -> None:
+        async with self._db.begin() as conn:
+            # Locked like a send, so a message is either before the removal (and pushed to the
+            # member) or after it (and not).
+            membership = await require_member(conn, conversation_id, user_id, lock=True)
+            if membership.type != CONVERSATION_GROUP:
+                raise Forbidden("members of a direct conversation cannot be removed")
+            if removed_id != user_id and membership.role != ROLE_OWNER:
+                raise Forbidden("only the owner can remove other members")
+            if removed_id == membership.owner_id and removed_id == user_id:
+                raise Forbidden("the owner cannot leave; delete the group instead")
+            audience = await conversation_store.member_ids(conn, conversation_id)
+            if not await conversation_store.remove_member(conn, conversation_id, removed_id):
+                raise NotFound("no such member")
+        self._pusher.to_users(audience, "member.removed", {"conversation_id": conversation_id, "user_id": removed_id})
+
+    async def presence_audience(self, user_id: int) -> list[int]:
+        async with self._db.connect() as conn:
+            return await conversation_store.partners_of(conn, user_id)
+
+    async def typing(self, user_id: int, conversation_id: int) -> None:
+        async with self._db.connect() as conn:
+            await require_member(conn, conversation_id, user_id)
+            audience = await conversation_store.member_ids(conn, conversation_id)
+        self._pusher.to_users([uid for uid in audience if uid != user_id], "typing", {"conversation_id": conversation_id, "user_id": user_id})
+
+    async def _require_owner(self, conn: AsyncConnection, conversation_id: int, user_id: int, *, lock: bool = False) -> Row:
+        membership = await require_member(conn, conversation_id, user_id, lock=lock)
+        if membership.type == CONVERSATION_DIRECT:
+            raise Forbidden("a direct conversation has no owner")
+        if membership.role != ROLE_OWNER:
+            raise Forbidden("only the group owner may do this")
+        return membership

@@ -1,0 +1,165 @@
+"""Sending, reading, recalling and paging messages: the same rules for the socket handlers and
+the REST views. Every push happens after the transaction that it reports has committed."""
+
+import json
+from datetime import timedelta
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from handlers.errors import Conflict, Forbidden, NotFound, PayloadTooLarge, ValidationFailed
+from handlers.objects import direct_peer_id, message_vo
+from handlers.push import Pusher, Socket
+from handlers.services.conversations import ConversationService, require_member
+from settings import Settings
+from storage import conversations as conversation_store
+from storage import files as file_store
+from storage import messages as message_store
+from storage import users as user_store
+from storage.clock import utc_now
+from storage.messages import NewMessage
+from storage.tables import CONVERSATION_DIRECT, MSG_TEXT, STATUS_RECALLED
+
+
+class MessagingService:
+    def __init__(self, db: AsyncEngine, settings: Settings, pusher: Pusher, conversations: ConversationService) -> None:
+        self._db = db
+        self._settings = settings
+        self._pusher = pusher
+        self._conversations = conversations
+
+    async def send(
+        self,
+        sender_id: int,
+        *,
+        content: str,
+        conversation_id: int | None = None,
+        receiver_id: int | None = None,
+        msg_type: int = MSG_TEXT,
+        client_msg_id: str | None = None,
+        origin: Socket | None = None,
+    ) -> tuple[dict, bool]:
+        """Store a message and push `message.new`. Returns (MessageVO, created); created is
+        False when this sender already sent this `client_msg_id` with the same content to the
+        same conversation, in which case nothing is stored or pushed again."""
+        if len(content) > self._settings.message_max_chars:
+            raise PayloadTooLarge(f"content is longer than {self._settings.message_max_chars} characters")
+        if receiver_id is not None and receiver_id == sender_id:
+            raise ValidationFailed({"receiver_id": ["a direct message needs another user"]})
+        if client_msg_id is not None:
+            repeated = await self._repeated(sender_id, client_msg_id, conversation_id, receiver_id, content, msg_type)
+            if repeated is not None:
+                return repeated, False
+        try:
+            async with self._db.begin() as conn:
+                if receiver_id is not None:
+                    if await user_store.get_user(conn, receiver_id) is None:
+                        raise NotFound("no such user")
+                    conversation, created_conversation = await conversation_store.get_or_create_direct(conn, sender_id, receiver_id)
+                else:
+                    conversation, created_conversation = await require_member(conn, conversation_id, sender_id, lock=True), False
+                if msg_type != MSG_TEXT:
+                    await self._require_shareable_file(conn, sender_id, content)
+                row = await message_store.append_message(
+                    conn,
+                    NewMessage(
+                        conversation_id=conversation.id,
+                        sender_id=sender_id,
+                        receiver_id=direct_peer_id(conversation, sender_id),
+                        content=content,
+                        msg_type=msg_type,
+                        client_msg_id=client_msg_id,
+                    ),
+                )
+                audience = (
+                    [conversation.direct_low_id, conversation.direct_high_id]
+                    if conversation.type == CONVERSATION_DIRECT
+                    else await conversation_store.member_ids(conn, conversation.id)
+                )
+        except IntegrityError:
+            if client_msg_id is None:
+                raise
+            # A concurrent resend with the same client_msg_id committed first.
+            repeated = await self._repeated(sender_id, client_msg_id, conversation_id, receiver_id, content, msg_type)
+            if repeated is None:
+                raise
+            return repeated, False
+        if created_conversation:
+            await self._conversations.announce_created(conversation.id, audience)
+        vo = message_vo(row)
+        self._pusher.to_users(audience, "message.new", vo, exclude=origin)
+        return vo, True
+
+    async def _repeated(
+        self, sender_id: int, client_msg_id: str, conversation_id: int | None, receiver_id: int | None, content: str, msg_type: int
+    ) -> dict | None:
+        """The message this client id already names, or None; 409 when it names another one."""
+        async with self._db.connect() as conn:
+            original = await message_store.find_by_client_msg_id(conn, sender_id, client_msg_id)
+        if original is None:
+            return None
+        same_target = original.conversation_id == conversation_id if conversation_id is not None else original.receiver_id == receiver_id
+        if not same_target or original.content != content or original.msg_type != msg_type:
+            raise Conflict("client_msg_id already used for another message")
+        return message_vo(original)
+
+    async def _require_shareable_file(self, conn, sender_id: int, content: str) -> None:
+        """Image and file messages carry a FileVO reference to a file the sender may share."""
+        try:
+            reference = json.loads(content)
+            file_id = reference["file_id"]
+            if not isinstance(file_id, int) or isinstance(file_id, bool):
+                raise TypeError
+        except (ValueError, TypeError, KeyError):
+            raise ValidationFailed({"content": ['must be the JSON of a file reference {"file_id", "name", "size", "mime"}']}) from None
+        stored = await file_store.get_file(conn, file_id)
+        if stored is None or not await file_store.may_read(conn, stored, sender_id):
+            raise Forbidden("that file cannot be shared by you")
+
+    async def mark_read(self, user_id: int, conversation_id: int, seq: int, *, origin: Socket | None = None) -> dict:
+        async with self._db.begin() as conn:
+            membership = await require_member(conn, conversation_id, user_id)
+            before = membership.last_read_seq
+            marker = await conversation_store.advance_read_marker(conn, conversation_id, user_id, min(seq, membership.last_seq))
+            if marker > before and membership.type == CONVERSATION_DIRECT:
+                await message_store.mark_direct_read(conn, conversation_id, user_id, marker)
+            unread = await conversation_store.unread_count(conn, conversation_id, user_id)
+            audience = await conversation_store.member_ids(conn, conversation_id) if marker > before else []
+        if audience:
+            self._pusher.to_users(audience, "message.read", {"conversation_id": conversation_id, "user_id": user_id, "last_read_seq": marker}, exclude=origin)
+        return {"conversation_id": conversation_id, "last_read_seq": marker, "unread_count": unread}
+
+    async def recall(self, user_id: int, message_id: int) -> dict:
+        async with self._db.begin() as conn:
+            message = await message_store.get_message(conn, message_id)
+            if message is None:
+                raise NotFound("no such message")
+            membership = await conversation_store.get_membership(conn, message.conversation_id, user_id)
+            if membership is None:
+                raise NotFound("no such message")
+            if message.sender_id != user_id:
+                raise Forbidden("only the sender can recall a message")
+            if message.status == STATUS_RECALLED:
+                return message_vo(message)
+            window = self._conversations.recall_window(membership)
+            if utc_now() - message.created_at > timedelta(seconds=window):
+                raise Forbidden(f"the recall window of {window} seconds is over")
+            await message_store.mark_recalled(conn, message_id)
+            audience = await conversation_store.member_ids(conn, message.conversation_id)
+        recalled = message_vo({**message._mapping, "status": STATUS_RECALLED})
+        self._pusher.to_users(audience, "message.recalled", {"conversation_id": message.conversation_id, "message_id": message_id, "seq": message.seq})
+        return recalled
+
+    async def history(self, user_id: int, conversation_id: int, *, before: int | None, after: int | None, limit: int | None) -> list[dict]:
+        limit = self._settings.history_max_limit if limit is None else limit
+        errors = {}
+        if limit > self._settings.history_max_limit:
+            errors["limit"] = [f"must be at most {self._settings.history_max_limit}"]
+        if before is not None and after is not None:
+            errors["before"] = ["give before or after, not both"]
+        if errors:
+            raise ValidationFailed(errors)
+        async with self._db.connect() as conn:
+            await require_member(conn, conversation_id, user_id)
+            rows = await message_store.page(conn, conversation_id, before=before, after=after, limit=limit)
+        return [message_vo(row) for row in rows]

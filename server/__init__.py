@@ -1,0 +1,1 @@
+"""The transport layer: HTTP, the socket, the connection tracker and the frame pipeline."""

@@ -1,0 +1,41 @@
+"""What an exception means to a client. Both transports ask this one function and then render
+the answer their own way (the REST envelope, the socket reply)."""
+
+import logging
+
+from marshmallow import ValidationError
+from sqlalchemy import exc as sa_exc
+
+from handlers.errors import HubbubError, ServiceUnavailable, ValidationFailed
+
+log = logging.getLogger(__name__)
+
+# The database is down, unreachable, restarting or overloaded (including lock wait timeouts
+# and deadlocks): a retry may well succeed.
+_UNAVAILABLE = (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError, ConnectionError, OSError)
+
+
+def as_client_error(exc: BaseException, where: str) -> HubbubError:
+    """The client-facing error for `exc`; unexpected faults are logged with their traceback
+    here and reach the client only as a generic 500."""
+    if isinstance(exc, HubbubError):
+        return exc
+    if isinstance(exc, ValidationError):
+        return ValidationFailed(_field_errors(exc.messages))
+    if isinstance(exc, _UNAVAILABLE):
+        log.warning("%s: database unavailable: %s", where, exc.__class__.__name__)
+        return ServiceUnavailable("database unavailable, retry later")
+    log.exception("%s: unexpected fault", where, exc_info=exc)
+    return HubbubError()
+
+
+def _field_errors(messages) -> dict[str, list[str]]:
+    """marshmallow's messages as `{field: [reasons]}`; nested ones are flattened to strings."""
+    if isinstance(messages, list):
+        return {"_schema": [str(m) for m in messages]}
+    result = {}
+    for field, reasons in messages.items():
+        if isinstance(reasons, dict):
+            reasons = [f"{key}: {value}" for key, value in reasons.items()]
+        result[str(field)] = [str(reason) for reason in reasons]
+    return result

@@ -1,0 +1,20 @@
+"""Typed keys of everything the application and a request carry."""
+
+from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from handlers.registry import HandlerRegistry
+from handlers.services import Services
+from handlers.services.tokens import TokenClaims
+from server.pipeline import FramePipeline
+from server.tracker import ConnectionTracker
+from settings import Settings
+
+SETTINGS = web.AppKey("settings", Settings)
+DB = web.AppKey("db", AsyncEngine)
+SERVICES = web.AppKey("services", Services)
+TRACKER = web.AppKey("tracker", ConnectionTracker)
+REGISTRY = web.AppKey("registry", HandlerRegistry)
+PIPELINE = web.AppKey("pipeline", FramePipeline)
+
+CLAIMS = web.RequestKey("claims", TokenClaims)

@@ -1,0 +1,62 @@
+"""The two middlewares: every answer in the envelope, and the bearer token on every route
+that is not marked public."""
+
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from handlers.errors import HubbubError, Unauthorized
+from server.envelope import error_envelope
+from server.errors import as_client_error
+from server.keys import CLAIMS, SERVICES
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+_HTTP_MESSAGES = {
+    400: "malformed request",
+    404: "not found",
+    405: "method not allowed",
+    413: "request body too large",
+}
+
+
+def public(view: Handler) -> Handler:
+    """Mark a view that needs no token."""
+    view.is_public = True
+    return view
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        error = HubbubError(_HTTP_MESSAGES.get(exc.status, exc.reason))
+        error.code = exc.status
+        response = error_envelope(error)
+        if exc.status == 405 and "Allow" in exc.headers:
+            response.headers["Allow"] = exc.headers["Allow"]
+        return response
+    except Exception as exc:  # noqa: BLE001 - no fault leaves the server as a stack trace
+        return error_envelope(as_client_error(exc, f"{request.method} {request.path}"))
+
+
+@web.middleware
+async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    if getattr(request.match_info.handler, "is_public", False):
+        return await handler(request)
+    token = bearer_token(request, allow_query=False)
+    request[CLAIMS] = await request.app[SERVICES].auth.authenticate(token)
+    return await handler(request)
+
+
+def bearer_token(request: web.Request, *, allow_query: bool) -> str:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        return token.strip()
+    if allow_query and request.query.get("token"):
+        return request.query["token"]
+    raise Unauthorized("missing bearer token")

@@ -1,0 +1,159 @@
+"""GET /api/openapi.json: an OpenAPI 3.1 document built by apispec from the routes the app
+actually has and the marshmallow schemas their views validate with."""
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from aiohttp import web
+from apispec import APISpec
+from apispec.ext.marshmallow import MarshmallowPlugin
+from marshmallow import Schema, fields
+
+from handlers.errors import BAD_REQUEST, INTERNAL_ERROR, SERVICE_UNAVAILABLE, UNAUTHORIZED
+
+API_DOC_ATTRIBUTE = "api_doc"
+
+
+@dataclass(frozen=True)
+class ApiDoc:
+    summary: str
+    body: type[Schema] | None = None
+    query: type[Schema] | None = None
+    response: str | None = None  # a name from RESPONSE_OBJECTS, "[Name]" for a list
+    status: int = 200
+    errors: tuple[int, ...] = field(default_factory=tuple)
+
+
+def documented(summary: str, *, body=None, query=None, response=None, status=200, errors=()) -> Callable:
+    def mark(view):
+        setattr(view, API_DOC_ATTRIBUTE, ApiDoc(summary, body, query, response, status, tuple(errors)))
+        return view
+
+    return mark
+
+
+class UserVO(Schema):
+    id = fields.Integer()
+    username = fields.String()
+    nickname = fields.String(allow_none=True)
+    avatar = fields.String(allow_none=True)
+    online = fields.Boolean()
+
+
+class MeVO(UserVO):
+    email = fields.String()
+    status = fields.Integer()
+    created_at = fields.Integer(metadata={"description": "ms since the epoch"})
+
+
+class LoginVO(Schema):
+    token = fields.String()
+    token_type = fields.String()
+    expires_in = fields.Integer()
+    user = fields.Nested(MeVO)
+
+
+class MessageVO(Schema):
+    id = fields.Integer()
+    conversation_id = fields.Integer()
+    seq = fields.Integer()
+    sender_id = fields.Integer()
+    receiver_id = fields.Integer(allow_none=True)
+    content = fields.String()
+    msg_type = fields.Integer()
+    status = fields.Integer()
+    client_msg_id = fields.String(allow_none=True)
+    created_at = fields.Integer()
+
+
+class ConversationVO(Schema):
+    id = fields.Integer()
+    type = fields.String()
+    name = fields.String(allow_none=True)
+    owner_id = fields.Integer(allow_none=True)
+    peer = fields.Nested(UserVO, allow_none=True)
+    last_seq = fields.Integer()
+    last_read_seq = fields.Integer()
+    unread_count = fields.Integer()
+    last_message = fields.Nested(MessageVO, allow_none=True)
+    recall_window_seconds = fields.Integer()
+    created_at = fields.Integer()
+    updated_at = fields.Integer()
+    members = fields.List(fields.Nested(UserVO))
+
+
+class ReadMarkerVO(Schema):
+    conversation_id = fields.Integer()
+    last_read_seq = fields.Integer()
+    unread_count = fields.Integer()
+
+
+class FileVO(Schema):
+    id = fields.Integer()
+    name = fields.String()
+    size = fields.Integer()
+    mime = fields.String()
+    url = fields.String()
+    created_at = fields.Integer()
+
+
+class HealthVO(Schema):
+    database = fields.String()
+
+
+RESPONSE_OBJECTS = {schema.__name__: schema for schema in (UserVO, MeVO, LoginVO, MessageVO, ConversationVO, ReadMarkerVO, FileVO, HealthVO)}
+
+
+def build_spec(app: web.Application) -> dict:
+    spec = APISpec(title="Hubbub", version="1", openapi_version="3.1.0", plugins=[MarshmallowPlugin()])
+    spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"})
+    for name, schema in RESPONSE_OBJECTS.items():
+        spec.components.schema(name, schema=schema)
+    paths: dict[str, dict] = {}
+    for route in app.router.routes():
+        doc = getattr(route.handler, API_DOC_ATTRIBUTE, None)
+        if doc is None or route.method == "HEAD":
+            continue
+        path = route.resource.canonical
+        paths.setdefault(path, {})[route.method.lower()] = _operation(doc, route.handler, path)
+    for path, operations in sorted(paths.items()):
+        spec.path(path=path, operations=operations)
+    return spec.to_dict()
+
+
+def _operation(doc: ApiDoc, view, path: str) -> dict:
+    operation: dict = {"summary": doc.summary, "responses": {}}
+    if not getattr(view, "is_public", False):
+        operation["security"] = [{"bearer": []}]
+    parameters = [{"in": "path", "name": name, "required": True, "schema": {"type": "integer"}} for name in _path_names(path)]
+    if doc.query is not None:
+        parameters.append({"in": "query", "schema": doc.query})
+    if parameters:
+        operation["parameters"] = parameters
+    if doc.body is not None:
+        operation["requestBody"] = {"required": True, "content": {"application/json": {"schema": doc.body}}}
+    operation["responses"][str(doc.status)] = {"description": "ok", "content": {"application/json": {"schema": _envelope(doc.response)}}}
+    codes = {BAD_REQUEST, INTERNAL_ERROR, SERVICE_UNAVAILABLE, *doc.errors}
+    if "security" in operation:
+        codes.add(UNAUTHORIZED)
+    for code in sorted(codes):
+        operation["responses"][str(code)] = {"description": "error", "content": {"application/json": {"schema": _envelope(None)}}}
+    return operation
+
+
+def _envelope(response: str | None) -> dict:
+    if response is None:
+        data = {"type": "null"}
+    elif response.startswith("["):
+        data = {"type": "array", "items": {"$ref": f"#/components/schemas/{response.strip('[]')}"}}
+    else:
+        data = {"$ref": f"#/components/schemas/{response}"}
+    return {
+        "type": "object",
+        "required": ["code", "message", "data"],
+        "properties": {"code": {"type": "integer"}, "message": {"type": "string"}, "data": data},
+    }
+
+
+def _path_names(path: str) -> list[str]:
+    return [part[1:-1] for part in path.split("/") if part.startswith("{")]

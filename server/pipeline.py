@@ -1,0 +1,85 @@
+"""The one path every client frame takes: decode → envelope check → rate limit → registry
+lookup → schema load → handler → reply. It always produces exactly one reply and never raises,
+so the socket stays open whatever the frame held."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from aiohttp import WSMsgType
+from marshmallow import Schema
+
+from handlers.base import Context, Handler, Reply
+from handlers.errors import BadRequest, HubbubError, RateLimited
+from handlers.registry import HandlerRegistry
+from server.errors import as_client_error
+from server.json import JSONDecodeError, dumps, loads
+from server.rate_limit import TokenBucket
+
+log = logging.getLogger(__name__)
+
+
+def reply_frame(frame_id: Any, code: int, message: str, data: Any) -> str:
+    return dumps({"type": "reply", "id": frame_id, "code": code, "message": message, "data": data})
+
+
+def error_frame(frame_id: Any, error: HubbubError) -> str:
+    return reply_frame(frame_id, error.code, error.message, error.data)
+
+
+class FramePipeline:
+    def __init__(self, registry: HandlerRegistry) -> None:
+        self._registry = registry
+        self._schemas: dict[str, Schema] = {}
+
+    async def process(self, ctx: Context, bucket: TokenBucket, msg_type: WSMsgType, payload: Any) -> str:
+        """The serialized reply to one frame."""
+        frame_id = type_name = None
+        try:
+            if msg_type != WSMsgType.TEXT:
+                raise BadRequest("frames must be text holding one JSON object")
+            frame = _decode(payload)
+            frame_id = _frame_id(frame)
+            wait = bucket.take()
+            if wait:
+                raise RateLimited(wait, "rate limit exceeded, slow down")
+            type_name = frame.get("type")
+            handler, schema = self._resolve(type_name)
+            data = frame.get("data", {})
+            if not isinstance(data, dict):
+                raise BadRequest("data must be an object")
+            result = await handler.handle(ctx, schema.load(data))
+        except Exception as exc:  # noqa: BLE001 - every failure becomes a reply, the socket lives on
+            return error_frame(frame_id, as_client_error(exc, f"frame {type_name!r} of user {ctx.user_id}"))
+        if isinstance(result, Reply):
+            return reply_frame(frame_id, result.code, "ok", result.data)
+        return reply_frame(frame_id, 200, "ok", result)
+
+    def _resolve(self, type_name: Any) -> tuple[Handler, Schema]:
+        if not isinstance(type_name, str):
+            raise BadRequest("type must be a string")
+        handler = self._registry.get(type_name)
+        if handler is None:
+            raise BadRequest(f"unknown type {type_name[:64]!r}")
+        schema = self._schemas.get(type_name)
+        if schema is None:
+            schema = self._schemas[type_name] = handler.schema()
+        return handler, schema
+
+
+def _decode(payload: str) -> dict:
+    try:
+        frame = loads(payload)
+    except JSONDecodeError:
+        raise BadRequest("frame is not valid JSON") from None
+    if not isinstance(frame, dict):
+        raise BadRequest("frame must be a JSON object")
+    return frame
+
+
+def _frame_id(frame: dict) -> Any:
+    frame_id = frame.get("id")
+    if frame_id is None or isinstance(frame_id, str) or (isinstance(frame_id, int) and not isinstance(frame_id, bool)):
+        return frame_id
+    raise BadRequest("id must be a string or an integer")

@@ -1,0 +1,1 @@
+"""REST views: read the request, call a service, answer in the envelope."""

@@ -1,0 +1,38 @@
+"""POST /api/auth/register, /login, /logout."""
+
+from aiohttp import web
+
+from handlers.schemas import LoginSchema, RegisterSchema
+from server.envelope import envelope, read_json
+from server.keys import CLAIMS, SERVICES, TRACKER
+from server.middleware import public
+from server.openapi import documented
+
+routes = web.RouteTableDef()
+
+
+@routes.post("/api/auth/register")
+@public
+@documented("Create an account", body=RegisterSchema, response="MeVO", status=201, errors=(409, 422))
+async def register(request: web.Request) -> web.Response:
+    body = await read_json(request, RegisterSchema())
+    user = await request.app[SERVICES].auth.register(**body)
+    return envelope(user, code=201)
+
+
+@routes.post("/api/auth/login")
+@public
+@documented("Log in with username or email", body=LoginSchema, response="LoginVO", errors=(401, 403, 422, 429))
+async def login(request: web.Request) -> web.Response:
+    body = await read_json(request, LoginSchema())
+    result = await request.app[SERVICES].auth.login(**body, client_address=request.remote or "unknown")
+    return envelope(result)
+
+
+@routes.post("/api/auth/logout")
+@documented("Revoke this token and close its sockets")
+async def logout(request: web.Request) -> web.Response:
+    claims = request[CLAIMS]
+    await request.app[SERVICES].auth.logout(claims)
+    request.app[TRACKER].close_token(claims.jti)
+    return envelope(None)

@@ -1,0 +1,70 @@
+"""/api/conversations: lifecycle and membership."""
+
+from aiohttp import web
+
+from handlers.schemas import AddMembersSchema, CreateConversationSchema, UpdateConversationSchema
+from server.envelope import envelope, read_json
+from server.keys import CLAIMS, SERVICES
+from server.openapi import documented
+from server.routes.params import path_id
+
+routes = web.RouteTableDef()
+
+
+@routes.get("/api/conversations")
+@documented("The caller's conversations, latest activity first", response="[ConversationVO]")
+async def list_conversations(request: web.Request) -> web.Response:
+    return envelope(await request.app[SERVICES].conversations.list_for(request[CLAIMS].user_id))
+
+
+@routes.post("/api/conversations")
+@documented("Open a direct conversation or create a group", body=CreateConversationSchema, response="ConversationVO", status=201, errors=(404, 422))
+async def create_conversation(request: web.Request) -> web.Response:
+    body = await read_json(request, CreateConversationSchema())
+    service = request.app[SERVICES].conversations
+    user_id = request[CLAIMS].user_id
+    if body["type"] == "direct":
+        conversation, created = await service.open_direct(user_id, body["peer_id"])
+        return envelope(conversation, code=201 if created else 200)
+    return envelope(await service.create_group(user_id, body["name"], body["member_ids"]), code=201)
+
+
+@routes.get("/api/conversations/{id}")
+@documented("One conversation with its members", response="ConversationVO", errors=(404,))
+async def get_conversation(request: web.Request) -> web.Response:
+    return envelope(await request.app[SERVICES].conversations.get(request[CLAIMS].user_id, path_id(request, "id")))
+
+
+@routes.patch("/api/conversations/{id}")
+@documented("Rename a group (owner only)", body=UpdateConversationSchema, response="ConversationVO", errors=(403, 404, 422))
+async def update_conversation(request: web.Request) -> web.Response:
+    changes = await read_json(request, UpdateConversationSchema())
+    return envelope(await request.app[SERVICES].conversations.rename(request[CLAIMS].user_id, path_id(request, "id"), changes))
+
+
+@routes.delete("/api/conversations/{id}")
+@documented("Delete a group (owner only)", errors=(403, 404))
+async def delete_conversation(request: web.Request) -> web.Response:
+    await request.app[SERVICES].conversations.delete(request[CLAIMS].user_id, path_id(request, "id"))
+    return envelope(None)
+
+
+@routes.get("/api/conversations/{id}/members")
+@documented("The members, with presence", response="[UserVO]", errors=(404,))
+async def list_members(request: web.Request) -> web.Response:
+    return envelope(await request.app[SERVICES].conversations.members(request[CLAIMS].user_id, path_id(request, "id")))
+
+
+@routes.post("/api/conversations/{id}/members")
+@documented("Add members to a group (owner only)", body=AddMembersSchema, response="[UserVO]", errors=(403, 404, 422))
+async def add_members(request: web.Request) -> web.Response:
+    body = await read_json(request, AddMembersSchema())
+    members = await request.app[SERVICES].conversations.add_members(request[CLAIMS].user_id, path_id(request, "id"), body["user_ids"])
+    return envelope(members)
+
+
+@routes.delete("/api/conversations/{id}/members/{user_id}")
+@documented("Remove a member (owner) or leave (the member itself)", errors=(403, 404))
+async def remove_member(request: web.Request) -> web.Response:
+    await request.app[SERVICES].conversations.remove_member(request[CLAIMS].user_id, path_id(request, "id"), path_id(request, "user_id"))
+    return envelope(None)

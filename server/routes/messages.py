@@ -1,0 +1,48 @@
+"""Messages over REST: the same service calls, and so the same pushes, as the socket handlers."""
+
+from aiohttp import web
+
+from handlers.schemas import ConversationMessageSchema, DirectMessageSchema, HistoryQuerySchema, MarkReadSchema
+from server.envelope import envelope, read_json, read_query
+from server.keys import CLAIMS, SERVICES
+from server.openapi import documented
+from server.routes.params import path_id
+
+routes = web.RouteTableDef()
+
+
+@routes.get("/api/conversations/{id}/messages")
+@documented("A page of history by seq ascending", query=HistoryQuerySchema, response="[MessageVO]", errors=(404, 422))
+async def history(request: web.Request) -> web.Response:
+    query = read_query(request, HistoryQuerySchema())
+    messages = await request.app[SERVICES].messaging.history(request[CLAIMS].user_id, path_id(request, "id"), **query)
+    return envelope(messages)
+
+
+@routes.post("/api/conversations/{id}/messages")
+@documented("Send to a conversation", body=ConversationMessageSchema, response="MessageVO", status=201, errors=(404, 409, 413, 422))
+async def send_to_conversation(request: web.Request) -> web.Response:
+    body = await read_json(request, ConversationMessageSchema())
+    message, created = await request.app[SERVICES].messaging.send(request[CLAIMS].user_id, conversation_id=path_id(request, "id"), **body)
+    return envelope(message, code=201 if created else 200)
+
+
+@routes.post("/api/messages")
+@documented("Send a direct message (the conversation is created on first use)", body=DirectMessageSchema, response="MessageVO", status=201, errors=(404, 409, 413, 422))
+async def send_direct(request: web.Request) -> web.Response:
+    body = await read_json(request, DirectMessageSchema())
+    message, created = await request.app[SERVICES].messaging.send(request[CLAIMS].user_id, **body)
+    return envelope(message, code=201 if created else 200)
+
+
+@routes.post("/api/conversations/{id}/read")
+@documented("Move the read marker forward", body=MarkReadSchema, response="ReadMarkerVO", errors=(404, 422))
+async def mark_read(request: web.Request) -> web.Response:
+    body = await read_json(request, MarkReadSchema())
+    return envelope(await request.app[SERVICES].messaging.mark_read(request[CLAIMS].user_id, path_id(request, "id"), body["seq"]))
+
+
+@routes.post("/api/messages/{id}/recall")
+@documented("Recall one's own message within the recall window", response="MessageVO", errors=(403, 404))
+async def recall(request: web.Request) -> web.Response:
+    return envelope(await request.app[SERVICES].messaging.recall(request[CLAIMS].user_id, path_id(request, "id")))

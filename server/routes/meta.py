@@ -1,0 +1,37 @@
+"""/healthz and /api/openapi.json."""
+
+import asyncio
+
+from aiohttp import web
+from sqlalchemy import text
+
+from handlers.errors import ServiceUnavailable
+from server.envelope import envelope
+from server.keys import DB
+from server.middleware import public
+from server.openapi import build_spec, documented
+
+routes = web.RouteTableDef()
+HEALTH_TIMEOUT_SECONDS = 3
+
+
+async def _ping(db) -> None:
+    async with db.connect() as conn:
+        await conn.execute(text("SELECT 1"))
+
+
+@routes.get("/healthz")
+@public
+@documented("200 when the database answers, else 503", response="HealthVO", errors=(503,))
+async def healthz(request: web.Request) -> web.Response:
+    try:
+        await asyncio.wait_for(_ping(request.app[DB]), HEALTH_TIMEOUT_SECONDS)
+    except Exception:  # noqa: BLE001 - any failure to answer means the database is unavailable
+        raise ServiceUnavailable("database unavailable") from None
+    return envelope({"database": "ok"})
+
+
+@routes.get("/api/openapi.json")
+@public
+async def openapi(request: web.Request) -> web.Response:
+    return web.json_response(build_spec(request.app))

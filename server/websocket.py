@@ -1,0 +1,96 @@
+"""GET /ws: the handshake, then one reader loop per socket feeding the frame pipeline."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from aiohttp import WSMsgType, web
+from yarl import URL
+
+from handlers.base import Context
+from handlers.errors import Forbidden
+from server.keys import DB, PIPELINE, SERVICES, SETTINGS, TRACKER
+from server.middleware import bearer_token, public
+from server.rate_limit import TokenBucket
+from server.tracker import Connection
+
+log = logging.getLogger(__name__)
+handler_log = logging.getLogger("hubbub.handlers")
+
+routes = web.RouteTableDef()
+
+
+@routes.get("/ws")
+@public  # authenticates itself: the token may come in the query string, browsers cannot set headers
+async def websocket(request: web.Request) -> web.WebSocketResponse:
+    app = request.app
+    settings = app[SETTINGS]
+    claims = await app[SERVICES].auth.authenticate(bearer_token(request, allow_query=True))
+    _check_origin(request, settings.allowed_origins)
+
+    ws = web.WebSocketResponse(
+        max_msg_size=settings.ws_max_frame_bytes,
+        compress=False,
+        heartbeat=settings.ws_heartbeat_seconds,
+    )
+    await ws.prepare(request)
+    tracker = app[TRACKER]
+    conn = Connection(ws, request.transport, claims.user_id, claims.jti, claims.expires_at, settings.ws_send_queue_max)
+    ctx = Context(
+        user_id=claims.user_id,
+        socket=conn,
+        services=app[SERVICES],
+        push=tracker,
+        db=app[DB],
+        settings=settings,
+        logger=handler_log,
+    )
+    bucket = TokenBucket(settings.ws_rate_per_second, settings.ws_rate_burst)
+    pipeline = app[PIPELINE]
+    conn.start()
+    if tracker.add(conn):
+        await _announce(tracker, claims.user_id, online=True)
+    try:
+        async for msg in ws:
+            if msg.type in (WSMsgType.TEXT, WSMsgType.BINARY) and not conn.closing:
+                conn.idle.clear()
+                try:
+                    conn.send_text(await pipeline.process(ctx, bucket, msg.type, msg.data))
+                finally:
+                    conn.idle.set()
+    finally:
+        if tracker.remove(conn):
+            await _announce(tracker, claims.user_id, online=False)
+        await conn.stop_writer()
+    return ws
+
+
+async def _announce(tracker, user_id: int, *, online: bool) -> None:
+    try:
+        await tracker.announce_presence(user_id, online)
+    except Exception:  # noqa: BLE001 - presence is best effort; the socket itself is fine
+        log.exception("presence of user %s could not be announced", user_id)
+
+
+def _check_origin(request: web.Request, allowed: tuple[str, ...]) -> None:
+    """Browsers always send Origin on a socket handshake; other clients need not."""
+    origin = request.headers.get("Origin")
+    if origin is None or "*" in allowed:
+        return
+    if allowed:
+        if origin in allowed:
+            return
+    elif _same_origin(request, origin):
+        return
+    raise Forbidden("origin not allowed")
+
+
+def _same_origin(request: web.Request, origin: str) -> bool:
+    parsed = URL(origin)
+    return parsed.host is not None and f"{parsed.host}:{parsed.explicit_port or parsed.port}" == _host_with_port(request)
+
+
+def _host_with_port(request: web.Request) -> str:
+    host = URL(f"{request.scheme}://{request.host}")
+    return f"{host.host}:{host.explicit_port or host.port}"

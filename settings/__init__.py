@@ -1,0 +1,114 @@
+"""Settings: dynaconf reads `settings.toml` and `HUBBUB_*` variables, validates them once at
+startup, and the result is frozen into a plain `Settings` object so that the hot path reads
+attributes instead of going through dynaconf's lookups."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+from dynaconf import Dynaconf, ValidationError, Validator
+
+SETTINGS_FILE = Path(__file__).with_name("settings.toml")
+DEFAULT_JWT_SECRET = "change-me-insecure-default"
+ENVIRONMENTS = ("development", "testing", "production")
+
+
+class SettingsError(Exception):
+    """A setting is missing or has a bad value; the message names the key."""
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Settings:
+    env: str
+    host: str
+    port: int
+    database_url: str
+    upload_dir: str
+    jwt_secret: str
+    jwt_ttl_seconds: int
+    bcrypt_rounds: int
+    message_max_chars: int
+    ws_max_frame_bytes: int
+    ws_rate_per_second: float
+    ws_rate_burst: int
+    ws_send_queue_max: int
+    ws_heartbeat_seconds: float
+    recall_window_seconds: int
+    history_max_limit: int
+    upload_max_bytes: int
+    group_max_members: int
+    login_attempts_per_minute: int
+    allowed_origins: tuple[str, ...]
+    shutdown_timeout_seconds: float
+    log_level: str
+
+    def replace(self, **changes: Any) -> Settings:
+        return dataclasses.replace(self, **changes)
+
+
+def _positive(*names: str) -> list[Validator]:
+    return [Validator(name, must_exist=True, gt=0, messages={"operations": f"{name} must be a number greater than 0, got {{value}}"}) for name in names]
+
+
+_VALIDATORS = [
+    Validator("host", "database_url", "upload_dir", "jwt_secret", "log_level", must_exist=True, is_type_of=str),
+    Validator("port", must_exist=True, is_type_of=int, gte=0, lte=65535),
+    *_positive(
+        "jwt_ttl_seconds",
+        "message_max_chars",
+        "ws_max_frame_bytes",
+        "ws_rate_per_second",
+        "ws_rate_burst",
+        "ws_send_queue_max",
+        "ws_heartbeat_seconds",
+        "recall_window_seconds",
+        "history_max_limit",
+        "upload_max_bytes",
+        "group_max_members",
+        "login_attempts_per_minute",
+        "shutdown_timeout_seconds",
+    ),
+    Validator("bcrypt_rounds", must_exist=True, is_type_of=int, gte=4, lte=31),
+    Validator("allowed_origins", must_exist=True, is_type_of=(list, tuple)),
+]
+
+
+def _refuse_unsafe_production(raw: Dynaconf) -> None:
+    if not str(raw.database_url).startswith("mysql"):
+        raise SettingsError(f"database_url must be a mysql+aiomysql:// URL in production (HUBBUB_DATABASE_URL), got {raw.database_url!r}")
+    if raw.jwt_secret == DEFAULT_JWT_SECRET or len(raw.jwt_secret) < 32:
+        raise SettingsError("jwt_secret must be set to a secret of at least 32 characters in production (HUBBUB_JWT_SECRET)")
+
+
+def load_settings(env: str | None = None, **overrides: Any) -> Settings:
+    """Read, validate and freeze the settings of `env` (default: HUBBUB_ENV, else development).
+
+    `overrides` win over the file and the environment; tests use them."""
+    options: dict[str, Any] = {}
+    if env is not None:
+        options["env"] = env
+    raw = Dynaconf(
+        settings_files=[str(SETTINGS_FILE)],
+        environments=True,
+        env_switcher="HUBBUB_ENV",
+        envvar_prefix="HUBBUB",
+        validators=_VALIDATORS,
+        **options,
+    )
+    try:
+        chosen = raw.current_env.lower()
+        if chosen not in ENVIRONMENTS:
+            raise SettingsError(f"HUBBUB_ENV must be one of {', '.join(ENVIRONMENTS)}, got {chosen!r}")
+        for key, value in overrides.items():
+            raw.set(key, value)
+        raw.validators.validate()
+    except ValidationError as exc:
+        raise SettingsError(str(exc)) from None
+    if chosen == "production":
+        _refuse_unsafe_production(raw)
+    values = {field.name: raw.get(field.name) for field in dataclasses.fields(Settings) if field.name != "env"}
+    values["allowed_origins"] = tuple(values["allowed_origins"])
+    values["ws_rate_per_second"] = float(values["ws_rate_per_second"])
+    return Settings(env=chosen, **values)

@@ -1,0 +1,190 @@
+"""Queries on `conversations` and `conversation_members`."""
+
+from sqlalchemy import Row, and_, case, delete, func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from storage.clock import utc_now
+from storage.tables import (
+    CONVERSATION_DIRECT,
+    CONVERSATION_GROUP,
+    ROLE_MEMBER,
+    ROLE_OWNER,
+    STATUS_RECALLED,
+    conversation_members,
+    conversations,
+    messages,
+)
+
+members = conversation_members
+
+
+async def get_conversation(conn: AsyncConnection, conversation_id: int) -> Row | None:
+    return (await conn.execute(select(conversations).where(conversations.c.id == conversation_id))).first()
+
+
+async def get_membership(conn: AsyncConnection, conversation_id: int, user_id: int, *, lock: bool = False) -> Row | None:
+    """The conversation joined with the user's member row, or None when the user is not a member.
+
+    `lock` takes the conversation row's write lock first, as a send does, so that membership
+    changes and sends to one conversation are serialized."""
+    if lock:
+        await conn.execute(update(conversations).where(conversations.c.id == conversation_id).values(last_seq=conversations.c.last_seq))
+    query = (
+        select(conversations, members.c.role, members.c.last_read_seq)
+        .join(members, members.c.conversation_id == conversations.c.id)
+        .where(conversations.c.id == conversation_id, members.c.user_id == user_id)
+    )
+    return (await conn.execute(query)).first()
+
+
+async def find_direct(conn: AsyncConnection, user_a: int, user_b: int) -> Row | None:
+    low, high = sorted((user_a, user_b))
+    query = select(conversations).where(conversations.c.direct_low_id == low, conversations.c.direct_high_id == high)
+    return (await conn.execute(query)).first()
+
+
+async def get_or_create_direct(conn: AsyncConnection, user_a: int, user_b: int) -> tuple[Row, bool]:
+    """The one direct conversation of the pair, created when missing. Returns (row, created).
+
+    Two first messages racing each other both try to insert; the unique pair lets exactly one
+    win and the other reads the winner's row."""
+    existing = await find_direct(conn, user_a, user_b)
+    if existing is not None:
+        return existing, False
+    low, high = sorted((user_a, user_b))
+    now = utc_now()
+    try:
+        async with conn.begin_nested():
+            result = await conn.execute(
+                conversations.insert().values(
+                    type=CONVERSATION_DIRECT, direct_low_id=low, direct_high_id=high, last_seq=0, created_at=now, updated_at=now
+                )
+            )
+            conversation_id = result.inserted_primary_key[0]
+            await conn.execute(
+                members.insert(),
+                [
+                    dict(conversation_id=conversation_id, user_id=low, role=ROLE_MEMBER, last_read_seq=0, joined_at=now),
+                    dict(conversation_id=conversation_id, user_id=high, role=ROLE_MEMBER, last_read_seq=0, joined_at=now),
+                ],
+            )
+    except IntegrityError:
+        winner = await find_direct(conn, user_a, user_b)
+        if winner is None:
+            raise
+        return winner, False
+    return await get_conversation(conn, conversation_id), True
+
+
+async def create_group(conn: AsyncConnection, *, owner_id: int, name: str, member_ids: list[int]) -> Row:
+    now = utc_now()
+    result = await conn.execute(
+        conversations.insert().values(type=CONVERSATION_GROUP, name=name, owner_id=owner_id, last_seq=0, created_at=now, updated_at=now)
+    )
+    conversation_id = result.inserted_primary_key[0]
+    rows = [dict(conversation_id=conversation_id, user_id=owner_id, role=ROLE_OWNER, last_read_seq=0, joined_at=now)]
+    rows += [
+        dict(conversation_id=conversation_id, user_id=user_id, role=ROLE_MEMBER, last_read_seq=0, joined_at=now)
+        for user_id in member_ids
+        if user_id != owner_id
+    ]
+    await conn.execute(members.insert(), rows)
+    return await get_conversation(conn, conversation_id)
+
+
+async def update_conversation(conn: AsyncConnection, conversation_id: int, **values) -> Row:
+    await conn.execute(update(conversations).where(conversations.c.id == conversation_id).values(**values, updated_at=utc_now()))
+    return await get_conversation(conn, conversation_id)
+
+
+async def delete_conversation(conn: AsyncConnection, conversation_id: int) -> None:
+    # Explicit deletes rather than relying on ON DELETE CASCADE, which SQLite honours only
+    # when foreign keys are switched on for the connection.
+    await conn.execute(delete(messages).where(messages.c.conversation_id == conversation_id))
+    await conn.execute(delete(members).where(members.c.conversation_id == conversation_id))
+    await conn.execute(delete(conversations).where(conversations.c.id == conversation_id))
+
+
+async def member_ids(conn: AsyncConnection, conversation_id: int) -> list[int]:
+    rows = await conn.execute(select(members.c.user_id).where(members.c.conversation_id == conversation_id).order_by(members.c.user_id))
+    return [row.user_id for row in rows]
+
+
+async def member_count(conn: AsyncConnection, conversation_id: int) -> int:
+    return (await conn.execute(select(func.count()).where(members.c.conversation_id == conversation_id))).scalar_one()
+
+
+async def add_members(conn: AsyncConnection, conversation_id: int, user_ids: list[int], last_read_seq: int) -> None:
+    now = utc_now()
+    await conn.execute(
+        members.insert(),
+        [dict(conversation_id=conversation_id, user_id=user_id, role=ROLE_MEMBER, last_read_seq=last_read_seq, joined_at=now) for user_id in user_ids],
+    )
+
+
+async def remove_member(conn: AsyncConnection, conversation_id: int, user_id: int) -> bool:
+    result = await conn.execute(delete(members).where(members.c.conversation_id == conversation_id, members.c.user_id == user_id))
+    return result.rowcount > 0
+
+
+async def partners_of(conn: AsyncConnection, user_id: int) -> list[int]:
+    """Users who share at least one conversation with `user_id`."""
+    mine = select(members.c.conversation_id).where(members.c.user_id == user_id)
+    query = select(members.c.user_id).where(members.c.conversation_id.in_(mine), members.c.user_id != user_id).distinct()
+    return [row.user_id for row in await conn.execute(query)]
+
+
+async def advance_read_marker(conn: AsyncConnection, conversation_id: int, user_id: int, seq: int) -> int:
+    """Move the member's read marker forward to `seq` (never backwards); return the marker."""
+    await conn.execute(
+        update(members)
+        .where(members.c.conversation_id == conversation_id, members.c.user_id == user_id, members.c.last_read_seq < seq)
+        .values(last_read_seq=seq)
+    )
+    query = select(members.c.last_read_seq).where(members.c.conversation_id == conversation_id, members.c.user_id == user_id)
+    return (await conn.execute(query)).scalar_one()
+
+
+def _recalled_by_others_after_marker():
+    """Correlated count for the unread formula: recalled messages past the member's marker,
+    sent by someone else (a member's own messages are never past its own marker)."""
+    return (
+        select(func.count())
+        .where(
+            messages.c.conversation_id == members.c.conversation_id,
+            messages.c.status == STATUS_RECALLED,
+            messages.c.seq > members.c.last_read_seq,
+            messages.c.sender_id != members.c.user_id,
+        )
+        .scalar_subquery()
+    )
+
+
+def unread_count_column():
+    """unread = last_seq - last_read_seq - recalled others' messages past the marker.
+
+    Sending moves the sender's own marker to its message, so no own message lies past the
+    marker; the recall count reads only recalled rows through (conversation_id, status, seq)."""
+    raw = conversations.c.last_seq - members.c.last_read_seq - _recalled_by_others_after_marker()
+    return case((raw > 0, raw), else_=0).label("unread_count")
+
+
+async def unread_count(conn: AsyncConnection, conversation_id: int, user_id: int) -> int:
+    query = (
+        select(unread_count_column())
+        .select_from(conversations.join(members, members.c.conversation_id == conversations.c.id))
+        .where(conversations.c.id == conversation_id, members.c.user_id == user_id)
+    )
+    return (await conn.execute(query)).scalar_one()
+
+
+async def list_for_user(conn: AsyncConnection, user_id: int) -> list[Row]:
+    """The user's conversations with its marker and unread count, latest activity first."""
+    query = (
+        select(conversations, members.c.last_read_seq, members.c.role, unread_count_column())
+        .join(members, and_(members.c.conversation_id == conversations.c.id, members.c.user_id == user_id))
+        .order_by(conversations.c.updated_at.desc(), conversations.c.id.desc())
+    )
+    return list(await conn.execute(query))
+

@@ -1,0 +1,110 @@
+"""Queries on `messages`. `append_message` is the only way a message is written, so the
+write path (sequence allocation, the sender's read marker) can change in one place."""
+
+from dataclasses import dataclass
+
+from sqlalchemy import Row, select, tuple_, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from storage.clock import utc_now
+from storage.tables import STATUS_READ, STATUS_RECALLED, STATUS_UNREAD, conversation_members, conversations, messages
+
+
+@dataclass(frozen=True, slots=True)
+class NewMessage:
+    conversation_id: int
+    sender_id: int
+    receiver_id: int | None
+    content: str
+    msg_type: int
+    client_msg_id: str | None
+
+
+async def append_message(conn: AsyncConnection, new: NewMessage) -> dict:
+    """Store `new` at the conversation's next seq and return the stored row as a dict.
+
+    The UPDATE takes the conversation row's write lock (MySQL row lock; SQLite's BEGIN
+    IMMEDIATE already holds the database's), so concurrent senders to one conversation, in
+    this process or another, get consecutive seqs in commit order. A rollback (e.g. a racing
+    duplicate client_msg_id) gives the seq back with the rest of the transaction: no gaps."""
+    now = utc_now()
+    await conn.execute(
+        update(conversations).where(conversations.c.id == new.conversation_id).values(last_seq=conversations.c.last_seq + 1, updated_at=now)
+    )
+    seq = (await conn.execute(select(conversations.c.last_seq).where(conversations.c.id == new.conversation_id))).scalar_one()
+    row = dict(
+        conversation_id=new.conversation_id,
+        seq=seq,
+        sender_id=new.sender_id,
+        receiver_id=new.receiver_id,
+        content=new.content,
+        msg_type=new.msg_type,
+        status=STATUS_UNREAD,
+        client_msg_id=new.client_msg_id,
+        created_at=now,
+    )
+    result = await conn.execute(messages.insert().values(**row))
+    row["id"] = result.inserted_primary_key[0]
+    await conn.execute(
+        update(conversation_members)
+        .where(
+            conversation_members.c.conversation_id == new.conversation_id,
+            conversation_members.c.user_id == new.sender_id,
+            conversation_members.c.last_read_seq < seq,
+        )
+        .values(last_read_seq=seq)
+    )
+    return row
+
+
+async def find_by_client_msg_id(conn: AsyncConnection, sender_id: int, client_msg_id: str) -> Row | None:
+    query = select(messages).where(messages.c.sender_id == sender_id, messages.c.client_msg_id == client_msg_id)
+    return (await conn.execute(query)).first()
+
+
+async def get_message(conn: AsyncConnection, message_id: int) -> Row | None:
+    return (await conn.execute(select(messages).where(messages.c.id == message_id))).first()
+
+
+async def page(conn: AsyncConnection, conversation_id: int, *, before: int | None, after: int | None, limit: int) -> list[Row]:
+    """A page of messages by seq ascending: after `after`, else just below `before`, else the newest."""
+    query = select(messages).where(messages.c.conversation_id == conversation_id).limit(limit)
+    if after is not None:
+        return list(await conn.execute(query.where(messages.c.seq > after).order_by(messages.c.seq)))
+    if before is not None:
+        query = query.where(messages.c.seq < before)
+    rows = list(await conn.execute(query.order_by(messages.c.seq.desc())))
+    rows.reverse()
+    return rows
+
+
+async def mark_direct_read(conn: AsyncConnection, conversation_id: int, reader_id: int, up_to_seq: int) -> None:
+    """Seed 000's read status: the peer's unread messages up to the marker become read."""
+    await conn.execute(
+        update(messages)
+        .where(
+            messages.c.conversation_id == conversation_id,
+            messages.c.seq <= up_to_seq,
+            messages.c.sender_id != reader_id,
+            messages.c.status == STATUS_UNREAD,
+        )
+        .values(status=STATUS_READ)
+    )
+
+
+async def mark_recalled(conn: AsyncConnection, message_id: int) -> None:
+    await conn.execute(update(messages).where(messages.c.id == message_id).values(status=STATUS_RECALLED))
+
+
+async def last_message(conn: AsyncConnection, conversation_id: int, last_seq: int) -> Row | None:
+    query = select(messages).where(messages.c.conversation_id == conversation_id, messages.c.seq == last_seq)
+    return (await conn.execute(query)).first()
+
+
+async def last_messages(conn: AsyncConnection, keys: list[tuple[int, int]]) -> dict[int, Row]:
+    """The last message of each (conversation_id, last_seq), by conversation id, in one query."""
+    if not keys:
+        return {}
+
+    query = select(messages).where(tuple_(messages.c.conversation_id, messages.c.seq).in_(keys))
+    return {row.conversation_id: row for row in await conn.execute(query)}

@@ -1,0 +1,188 @@
+"""The schema, as SQLAlchemy Core tables. `users` and `messages` follow the development
+document (seed 000) column for column; `messages.receiver_id` is nullable because a group
+message has no single receiver (the seed's table was 1:1 only and announced groups to come).
+
+Times are naive UTC `DATETIME(3)`; the server fills them in, so a row it has just written
+never has to be read back."""
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    SmallInteger,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects import mysql
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.expression import FunctionElement
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_N_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+MYSQL_TABLE_OPTIONS = {
+    "mysql_engine": "InnoDB",
+    "mysql_charset": "utf8mb4",
+    "mysql_collate": "utf8mb4_unicode_ci",
+}
+
+# BIGINT UNSIGNED on MySQL as in seed 000; SQLite only auto-increments an INTEGER primary key.
+Id = BigInteger().with_variant(mysql.BIGINT(unsigned=True), "mysql", "mariadb").with_variant(Integer(), "sqlite")
+TinyInt = SmallInteger().with_variant(mysql.TINYINT(), "mysql", "mariadb")
+Millis = DateTime().with_variant(mysql.DATETIME(fsp=3), "mysql", "mariadb")
+
+
+def case_insensitive(length: int) -> String:
+    """utf8mb4_unicode_ci already ignores case on MySQL; SQLite needs NOCASE for the same."""
+    return String(length).with_variant(String(length, collation="NOCASE"), "sqlite")
+
+
+class now_ms(FunctionElement):
+    """CURRENT_TIMESTAMP with millisecond precision, as a column default."""
+
+    type = DateTime()
+    inherit_cache = True
+
+
+class now_ms_on_update(now_ms):
+    """Seed 000's `DEFAULT CURRENT_TIMESTAMP(3) ON UPDATE CURRENT_TIMESTAMP(3)`; SQLite has no
+    ON UPDATE, so there the server sets `updated_at` itself on every update."""
+
+    inherit_cache = True
+
+
+@compiles(now_ms, "mysql")
+@compiles(now_ms, "mariadb")
+def _now_ms_mysql(element, compiler, **kw):
+    return "CURRENT_TIMESTAMP(3)"
+
+
+@compiles(now_ms_on_update, "mysql")
+@compiles(now_ms_on_update, "mariadb")
+def _now_ms_on_update_mysql(element, compiler, **kw):
+    return "CURRENT_TIMESTAMP(3) ON UPDATE CURRENT_TIMESTAMP(3)"
+
+
+@compiles(now_ms)
+def _now_ms_sqlite(element, compiler, **kw):
+    return "(strftime('%Y-%m-%d %H:%M:%f', 'now'))"
+
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("username", case_insensitive(32), nullable=False, unique=True),
+    Column("email", case_insensitive(128), nullable=False, unique=True),
+    Column("password_hash", String(255), nullable=False),
+    Column("nickname", String(64), nullable=True),
+    Column("avatar", String(255), nullable=True),
+    Column("status", TinyInt, server_default="1", comment="1 normal, 0 disabled"),
+    Column("created_at", Millis, nullable=False, server_default=now_ms()),
+    Column("updated_at", Millis, nullable=False, server_default=now_ms_on_update()),
+    **MYSQL_TABLE_OPTIONS,
+)
+
+CONVERSATION_DIRECT = 1
+CONVERSATION_GROUP = 2
+
+conversations = Table(
+    "conversations",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("type", TinyInt, nullable=False, comment="1 direct, 2 group"),
+    Column("name", String(64), nullable=True),
+    Column("owner_id", Id, ForeignKey("users.id"), nullable=True),
+    # A direct conversation's two users, lower id first: the unique pair makes it one per pair.
+    Column("direct_low_id", Id, ForeignKey("users.id"), nullable=True),
+    Column("direct_high_id", Id, ForeignKey("users.id"), nullable=True),
+    Column("last_seq", BigInteger, nullable=False, server_default="0"),
+    Column("recall_window_seconds", Integer, nullable=True, comment="NULL: the server's setting"),
+    Column("created_at", Millis, nullable=False, server_default=now_ms()),
+    Column("updated_at", Millis, nullable=False, server_default=now_ms()),
+    UniqueConstraint("direct_low_id", "direct_high_id"),
+    **MYSQL_TABLE_OPTIONS,
+)
+
+ROLE_MEMBER = 1
+ROLE_OWNER = 2
+
+conversation_members = Table(
+    "conversation_members",
+    metadata,
+    Column("conversation_id", Id, ForeignKey("conversations.id", ondelete="CASCADE"), primary_key=True),
+    Column("user_id", Id, ForeignKey("users.id"), primary_key=True),
+    Column("role", TinyInt, nullable=False, server_default="1", comment="1 member, 2 owner"),
+    Column("last_read_seq", BigInteger, nullable=False, server_default="0"),
+    Column("joined_at", Millis, nullable=False, server_default=now_ms()),
+    Index(None, "user_id"),
+    **MYSQL_TABLE_OPTIONS,
+)
+
+MSG_TEXT = 1
+MSG_IMAGE = 2
+MSG_FILE = 3
+
+STATUS_UNREAD = 1
+STATUS_READ = 2
+STATUS_RECALLED = 3
+
+messages = Table(
+    "messages",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("sender_id", Id, nullable=False),
+    Column("receiver_id", Id, nullable=True, comment="the peer of a direct message; NULL in a group"),
+    Column("content", Text, nullable=False),
+    Column("msg_type", TinyInt, nullable=False, server_default="1", comment="1 text, 2 image, 3 file"),
+    Column("status", TinyInt, nullable=False, server_default="1", comment="1 unread, 2 read, 3 recalled"),
+    Column("created_at", Millis, nullable=False, server_default=now_ms()),
+    Column("conversation_id", Id, ForeignKey("conversations.id", ondelete="CASCADE"), nullable=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("client_msg_id", String(64), nullable=True),
+    Index("idx_sender_receiver", "sender_id", "receiver_id"),
+    Index("idx_created", "created_at"),
+    # Serves keyset paging by seq as well as gaplessness.
+    UniqueConstraint("conversation_id", "seq"),
+    UniqueConstraint("sender_id", "client_msg_id"),
+    # Counting recalled messages past a read marker without scanning the unread ones.
+    Index(None, "conversation_id", "status", "seq"),
+    **MYSQL_TABLE_OPTIONS,
+)
+
+files = Table(
+    "files",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("owner_id", Id, ForeignKey("users.id"), nullable=False),
+    Column("name", String(255), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("mime", String(127), nullable=False),
+    Column("storage_key", String(128), nullable=False, unique=True),
+    Column("created_at", Millis, nullable=False, server_default=now_ms()),
+    Index(None, "owner_id"),
+    **MYSQL_TABLE_OPTIONS,
+)
+
+# Logged-out tokens, by JWT id, kept until the token would have expired anyway.
+revoked_tokens = Table(
+    "revoked_tokens",
+    metadata,
+    Column("jti", String(36), primary_key=True),
+    Column("expires_at", Millis, nullable=False),
+    Index(None, "expires_at"),
+    **MYSQL_TABLE_OPTIONS,
+)

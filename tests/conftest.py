@@ -1,0 +1,109 @@
+"""Shared fixtures. Every test that touches storage gets a fresh database of its own: on the
+MySQL-compatible server named by HUBBUB_TEST_MYSQL_URL (tests/run.sh makes sure one answers),
+and, for tests parametrized over `backend`, on a SQLite file as well."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from settings import Settings, load_settings
+from storage.engine import create_engine
+from storage.tables import metadata
+
+MYSQL_SERVER_URL = os.environ.get("HUBBUB_TEST_MYSQL_URL", "mysql+aiomysql://hubbub:hubbub@127.0.0.1:3306/")
+
+
+async def create_mysql_database() -> str:
+    """Create an empty database with a unique name and return its URL."""
+    name = f"hubbub_test_{uuid.uuid4().hex[:12]}"
+    server = create_engine(MYSQL_SERVER_URL)
+    try:
+        async with server.begin() as conn:
+            await conn.exec_driver_sql(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
+    finally:
+        await server.dispose()
+    return make_url(MYSQL_SERVER_URL).set(database=name).render_as_string(hide_password=False)
+
+
+async def drop_mysql_database(url: str) -> None:
+    server = create_engine(MYSQL_SERVER_URL)
+    try:
+        async with server.begin() as conn:
+            await conn.exec_driver_sql(f"DROP DATABASE IF EXISTS `{make_url(url).database}`")
+    finally:
+        await server.dispose()
+
+
+@pytest.fixture
+async def mysql_url() -> AsyncIterator[str]:
+    """URL of a fresh, empty MySQL/MariaDB database, dropped after the test."""
+    url = await create_mysql_database()
+    yield url
+    await drop_mysql_database(url)
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite+aiosqlite:///{tmp_path / 'hubbub.db'}"
+
+
+@pytest.fixture(params=["mysql", "sqlite"])
+def backend(request: pytest.FixtureRequest) -> str:
+    """Parametrizes a storage test over both supported databases."""
+    return request.param
+
+
+@pytest.fixture
+async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    """A fresh empty database: SQLite when the test also uses `backend` set to sqlite, else MySQL."""
+    backend_name = request.getfixturevalue("backend") if "backend" in request.fixturenames else "mysql"
+    if backend_name == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'hubbub.db'}"
+        return
+    url = await create_mysql_database()
+    yield url
+    await drop_mysql_database(url)
+
+
+@pytest.fixture
+async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    """An engine on a fresh database holding the current schema."""
+    eng = create_engine(database_url)
+    async with eng.begin() as conn:
+        await conn.run_sync(metadata.create_all)
+    yield eng
+    await eng.dispose()
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    return load_settings("testing", database_url=database_url, upload_dir=str(tmp_path / "uploads"))
+
+
+@pytest.fixture
+async def app(settings: Settings, engine: AsyncEngine):
+    """The application on a freshly created schema (the `engine` fixture made it)."""
+    from server.app import create_app
+
+    return create_app(settings)
+
+
+@pytest.fixture
+async def client(aiohttp_client, app):
+    """A real server on a loopback port and an HTTP client for it."""
+    return await aiohttp_client(app)
+
+
+@pytest.fixture
+def users(client):
+    """Registers and logs in users: `await users.make("alice")` → a `tests.chat.ChatUser`."""
+    from tests.chat import UserFactory
+
+    return UserFactory(client)
