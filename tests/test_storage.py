@@ -1,0 +1,154 @@
+"""The storage layer on both databases: MariaDB and the embedded SQLite default."""
+
+import asyncio
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from storage import conversations as conversation_store
+from storage import messages as message_store
+from storage import users as user_store
+from storage.messages import NewMessage
+from storage.tables import STATUS_RECALLED, messages
+
+
+@pytest.fixture
+async def two_users(engine, backend):
+    async with engine.begin() as conn:
+        alice = await user_store.insert_user(conn, username="alice", email="a@example.com", password_hash="x", nickname="Al")
+        bob = await user_store.insert_user(conn, username="bob", email="b@example.com", password_hash="x", nickname=None)
+    return alice.id, bob.id
+
+
+async def send(engine, conversation_id, sender_id, content, client_msg_id=None):
+    async with engine.begin() as conn:
+        return await message_store.append_message(conn, NewMessage(conversation_id, sender_id, None, content, 1, client_msg_id))
+
+
+async def test_usernames_and_emails_are_unique_regardless_of_case(engine, two_users):
+    async with engine.connect() as conn:
+        assert await user_store.find_taken(conn, username="ALICE", email="new@example.com") == {"username"}
+        assert await user_store.find_taken(conn, username="new", email="B@EXAMPLE.COM") == {"email"}
+        found = await user_store.find_for_login(conn, username="Alice", email=None)
+        assert found.username == "alice"
+    with pytest.raises(IntegrityError):
+        async with engine.begin() as conn:
+            await user_store.insert_user(conn, username="Bob", email="other@example.com", password_hash="x", nickname=None)
+
+
+async def test_user_search_by_prefix_with_keyset_paging(engine, two_users):
+    async with engine.begin() as conn:
+        await user_store.insert_user(conn, username="al_x", email="c@example.com", password_hash="x", nickname=None)
+        await user_store.insert_user(conn, username="alfred", email="d@example.com", password_hash="x", nickname=None)
+    async with engine.connect() as conn:
+        names = [row.username for row in await user_store.list_users(conn, prefix="al", after=None, limit=10)]
+        assert names == ["alice", "al_x", "alfred"]
+        # "_" is literal, not a wildcard
+        assert [row.username for row in await user_store.list_users(conn, prefix="al_", after=None, limit=10)] == ["al_x"]
+        first = await user_store.list_users(conn, prefix=None, after=None, limit=2)
+        rest = await user_store.list_users(conn, prefix=None, after=first[-1].id, limit=10)
+        assert [row.username for row in first + rest] == ["alice", "bob", "al_x", "alfred"]
+
+
+async def test_one_direct_conversation_per_pair_even_when_racing(engine, two_users):
+    alice, bob = two_users
+
+    async def open_it(a, b):
+        async with engine.begin() as conn:
+            row, created = await conversation_store.get_or_create_direct(conn, a, b)
+            return row.id, created
+
+    results = await asyncio.gather(open_it(alice, bob), open_it(bob, alice), open_it(alice, bob))
+    assert len({conversation_id for conversation_id, _ in results}) == 1
+    assert sum(created for _, created in results) == 1
+    async with engine.connect() as conn:
+        assert await conversation_store.member_ids(conn, results[0][0]) == sorted([alice, bob])
+
+
+async def test_concurrent_appends_get_gapless_seqs(engine, two_users):
+    alice, bob = two_users
+    async with engine.begin() as conn:
+        conversation, _ = await conversation_store.get_or_create_direct(conn, alice, bob)
+    rows = await asyncio.gather(*(send(engine, conversation.id, (alice, bob)[i % 2], f"m{i}") for i in range(30)))
+    assert sorted(row["seq"] for row in rows) == list(range(1, 31))
+    async with engine.connect() as conn:
+        stored = await conversation_store.get_conversation(conn, conversation.id)
+        assert stored.last_seq == 30
+
+
+async def test_a_rolled_back_append_leaves_no_gap(engine, two_users):
+    alice, bob = two_users
+    async with engine.begin() as conn:
+        conversation, _ = await conversation_store.get_or_create_direct(conn, alice, bob)
+    await send(engine, conversation.id, alice, "first", client_msg_id="dup")
+    with pytest.raises(IntegrityError):
+        await send(engine, conversation.id, alice, "duplicate client id", client_msg_id="dup")
+    second = await send(engine, conversation.id, alice, "second")
+    assert second["seq"] == 2
+
+
+async def test_paging_by_seq(engine, two_users):
+    alice, bob = two_users
+    async with engine.begin() as conn:
+        conversation, _ = await conversation_store.get_or_create_direct(conn, alice, bob)
+    for i in range(10):
+        await send(engine, conversation.id, alice, f"m{i + 1}")
+    async with engine.connect() as conn:
+        newest = await message_store.page(conn, conversation.id, before=None, after=None, limit=4)
+        below = await message_store.page(conn, conversation.id, before=newest[0].seq, after=None, limit=4)
+        after = await message_store.page(conn, conversation.id, before=None, after=8, limit=4)
+    assert [r.seq for r in newest] == [7, 8, 9, 10]
+    assert [r.seq for r in below] == [3, 4, 5, 6]
+    assert [r.seq for r in after] == [9, 10]
+
+
+async def test_unread_count_formula(engine, two_users):
+    alice, bob = two_users
+    async with engine.begin() as conn:
+        conversation, _ = await conversation_store.get_or_create_direct(conn, alice, bob)
+    sent = [await send(engine, conversation.id, alice, f"to bob {i}") for i in range(4)]
+    await send(engine, conversation.id, bob, "bob's own")  # moves bob's marker to 5
+    await send(engine, conversation.id, alice, "after bob spoke")
+    async with engine.begin() as conn:
+        assert await conversation_store.unread_count(conn, conversation.id, bob) == 1
+        assert await conversation_store.unread_count(conn, conversation.id, alice) == 0
+        await conversation_store.advance_read_marker(conn, conversation.id, bob, 0)
+    # A recall of a message past bob's marker lowers his count; one before it changes nothing.
+    async with engine.begin() as conn:
+        last = await message_store.last_message(conn, conversation.id, 6)
+        await message_store.mark_recalled(conn, last.id)
+        await message_store.mark_recalled(conn, sent[0]["id"])
+        assert await conversation_store.unread_count(conn, conversation.id, bob) == 0
+        listed = {row.id: row.unread_count for row in await conversation_store.list_for_user(conn, bob)}
+        assert listed == {conversation.id: 0}
+        statuses = [row.status for row in (await conn.execute(select(messages.c.status).order_by(messages.c.seq))).all()]
+        assert statuses.count(STATUS_RECALLED) == 2
+
+
+async def test_read_marker_never_moves_back(engine, two_users):
+    alice, bob = two_users
+    async with engine.begin() as conn:
+        conversation, _ = await conversation_store.get_or_create_direct(conn, alice, bob)
+    for i in range(3):
+        await send(engine, conversation.id, alice, f"m{i}")
+    async with engine.begin() as conn:
+        assert await conversation_store.advance_read_marker(conn, conversation.id, bob, 2) == 2
+        assert await conversation_store.advance_read_marker(conn, conversation.id, bob, 1) == 2
+        await message_store.mark_direct_read(conn, conversation.id, bob, 2)
+        rows = (await conn.execute(select(messages.c.seq, messages.c.status).order_by(messages.c.seq))).all()
+    assert [tuple(row) for row in rows] == [(1, 2), (2, 2), (3, 1)]
+
+
+async def test_group_membership_and_partners(engine, two_users):
+    alice, bob = two_users
+    async with engine.begin() as conn:
+        carol = (await user_store.insert_user(conn, username="carol", email="c@example.com", password_hash="x", nickname=None)).id
+        group = await conversation_store.create_group(conn, owner_id=alice, name="trio", member_ids=[bob, carol])
+        assert await conversation_store.member_ids(conn, group.id) == sorted([alice, bob, carol])
+        assert sorted(await conversation_store.partners_of(conn, carol)) == sorted([alice, bob])
+        assert await conversation_store.remove_member(conn, group.id, carol)
+        assert await conversation_store.partners_of(conn, carol) == []
+        assert await conversation_store.get_membership(conn, group.id, carol) is None
+        await conversation_store.delete_conversation(conn, group.id)
+        assert await conversation_store.get_conversation(conn, group.id) is None
