@@ -14,11 +14,12 @@ from handlers.services import Services
 from server.keys import DB, PIPELINE, REGISTRY, SERVICES, SETTINGS, TRACKER
 from server.middleware import auth_middleware, error_middleware
 from server.pipeline import FramePipeline
-from server.routes import auth, conversations, messages, meta, users
+from server.routes import auth, conversations, files, messages, meta, users
 from server.tracker import CLOSE_GOING_AWAY, ConnectionTracker
 from server.websocket import routes as websocket_routes
 from settings import Settings
 from storage import tokens as token_store
+from storage.blobs import LocalBlobStore
 from storage.clock import utc_now
 from storage.engine import create_engine
 
@@ -35,7 +36,7 @@ def create_app(settings: Settings, registry: HandlerRegistry | None = None) -> w
     app[REGISTRY] = registry
     app[PIPELINE] = FramePipeline(registry)
     app[TRACKER] = ConnectionTracker()
-    for module_routes in (auth.routes, users.routes, conversations.routes, messages.routes, meta.routes, websocket_routes):
+    for module_routes in (auth.routes, users.routes, conversations.routes, messages.routes, files.routes, meta.routes, websocket_routes):
         app.router.add_routes(module_routes)
     app.cleanup_ctx.append(database)
     app.cleanup_ctx.append(services)
@@ -53,7 +54,7 @@ async def database(app: web.Application) -> AsyncIterator[None]:
 
 async def services(app: web.Application) -> AsyncIterator[None]:
     tracker = app[TRACKER]
-    app[SERVICES] = Services.build(app[DB], app[SETTINGS], tracker)
+    app[SERVICES] = Services.build(app[DB], app[SETTINGS], tracker, LocalBlobStore(app[SETTINGS].upload_dir))
     tracker.presence_audience = app[SERVICES].conversations.presence_audience
     yield
     tracker.presence_audience = None

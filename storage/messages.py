@@ -18,6 +18,7 @@ class NewMessage:
     content: str
     msg_type: int
     client_msg_id: str | None
+    file_id: int | None = None
 
 
 async def append_message(conn: AsyncConnection, new: NewMessage) -> dict:
@@ -41,6 +42,7 @@ async def append_message(conn: AsyncConnection, new: NewMessage) -> dict:
         msg_type=new.msg_type,
         status=STATUS_UNREAD,
         client_msg_id=new.client_msg_id,
+        file_id=new.file_id,
         created_at=now,
     )
     result = await conn.execute(messages.insert().values(**row))

@@ -153,6 +153,7 @@ messages = Table(
     Column("conversation_id", Id, ForeignKey("conversations.id", ondelete="CASCADE"), nullable=False),
     Column("seq", BigInteger, nullable=False),
     Column("client_msg_id", String(64), nullable=True),
+    Column("file_id", Id, ForeignKey("files.id"), nullable=True, comment="the file an image or file message carries"),
     Index("idx_sender_receiver", "sender_id", "receiver_id"),
     Index("idx_created", "created_at"),
     # Serves keyset paging by seq as well as gaplessness.
@@ -160,6 +161,7 @@ messages = Table(
     UniqueConstraint("sender_id", "client_msg_id"),
     # Counting recalled messages past a read marker without scanning the unread ones.
     Index(None, "conversation_id", "status", "seq"),
+    Index(None, "file_id"),
     **MYSQL_TABLE_OPTIONS,
 )
 

@@ -7,9 +7,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from handlers.push import Pusher
 from handlers.services.auth import AuthService
 from handlers.services.conversations import ConversationService
+from handlers.services.files import FileService
 from handlers.services.messaging import MessagingService
 from handlers.services.users import UserService
 from settings import Settings
+from storage.blobs import BlobStore
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,13 +20,15 @@ class Services:
     users: UserService
     conversations: ConversationService
     messaging: MessagingService
+    files: FileService
 
     @classmethod
-    def build(cls, db: AsyncEngine, settings: Settings, pusher: Pusher) -> "Services":
+    def build(cls, db: AsyncEngine, settings: Settings, pusher: Pusher, blobs: BlobStore) -> "Services":
         conversations = ConversationService(db, settings, pusher)
         return cls(
             auth=AuthService(db, settings),
             users=UserService(db, pusher),
             conversations=conversations,
             messaging=MessagingService(db, settings, pusher, conversations),
+            files=FileService(db, settings, blobs),
         )

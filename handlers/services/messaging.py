@@ -1,7 +1,6 @@
 """Sending, reading, recalling and paging messages: the same rules for the socket handlers and
 the REST views. Every push happens after the transaction that it reports has committed."""
 
-import json
 from datetime import timedelta
 
 from sqlalchemy.exc import IntegrityError
@@ -11,9 +10,9 @@ from handlers.errors import Conflict, Forbidden, NotFound, PayloadTooLarge, Vali
 from handlers.objects import direct_peer_id, message_vo
 from handlers.push import Pusher, Socket
 from handlers.services.conversations import ConversationService, require_member
+from handlers.services.files import file_reference, referenced_file_id, shareable_file
 from settings import Settings
 from storage import conversations as conversation_store
-from storage import files as file_store
 from storage import messages as message_store
 from storage import users as user_store
 from storage.clock import utc_now
@@ -58,8 +57,10 @@ class MessagingService:
                     conversation, created_conversation = await conversation_store.get_or_create_direct(conn, sender_id, receiver_id)
                 else:
                     conversation, created_conversation = await require_member(conn, conversation_id, sender_id, lock=True), False
+                file_id = None
                 if msg_type != MSG_TEXT:
-                    await self._require_shareable_file(conn, sender_id, content)
+                    shared = await shareable_file(conn, sender_id, content, msg_type)
+                    file_id, content = shared.id, file_reference(shared)
                 row = await message_store.append_message(
                     conn,
                     NewMessage(
@@ -69,6 +70,7 @@ class MessagingService:
                         content=content,
                         msg_type=msg_type,
                         client_msg_id=client_msg_id,
+                        file_id=file_id,
                     ),
                 )
                 audience = (
@@ -99,22 +101,9 @@ class MessagingService:
         if original is None:
             return None
         same_target = original.conversation_id == conversation_id if conversation_id is not None else original.receiver_id == receiver_id
-        if not same_target or original.content != content or original.msg_type != msg_type:
+        if not same_target or not _same_payload(original, content, msg_type):
             raise Conflict("client_msg_id already used for another message")
         return message_vo(original)
-
-    async def _require_shareable_file(self, conn, sender_id: int, content: str) -> None:
-        """Image and file messages carry a FileVO reference to a file the sender may share."""
-        try:
-            reference = json.loads(content)
-            file_id = reference["file_id"]
-            if not isinstance(file_id, int) or isinstance(file_id, bool):
-                raise TypeError
-        except (ValueError, TypeError, KeyError):
-            raise ValidationFailed({"content": ['must be the JSON of a file reference {"file_id", "name", "size", "mime"}']}) from None
-        stored = await file_store.get_file(conn, file_id)
-        if stored is None or not await file_store.may_read(conn, stored, sender_id):
-            raise Forbidden("that file cannot be shared by you")
 
     async def mark_read(self, user_id: int, conversation_id: int, seq: int, *, origin: Socket | None = None) -> dict:
         async with self._db.begin() as conn:
@@ -163,3 +152,12 @@ class MessagingService:
             await require_member(conn, conversation_id, user_id)
             rows = await message_store.page(conn, conversation_id, before=before, after=after, limit=limit)
         return [message_vo(row) for row in rows]
+
+
+def _same_payload(original, content: str, msg_type: int) -> bool:
+    """A file message is the same when it carries the same file, however the client wrote the reference."""
+    if original.msg_type != msg_type:
+        return False
+    if msg_type == MSG_TEXT:
+        return original.content == content
+    return original.file_id == referenced_file_id(content)
