@@ -14,7 +14,7 @@ from handlers.services import Services
 from server.keys import DB, PIPELINE, REGISTRY, SERVICES, SETTINGS, TRACKER
 from server.middleware import auth_middleware, error_middleware
 from server.pipeline import FramePipeline
-from server.routes import auth, conversations, files, messages, meta, users
+from server.routes import auth, client, conversations, files, messages, meta, users
 from server.tracker import CLOSE_GOING_AWAY, ConnectionTracker
 from server.websocket import routes as websocket_routes
 from settings import Settings
@@ -36,8 +36,9 @@ def create_app(settings: Settings, registry: HandlerRegistry | None = None) -> w
     app[REGISTRY] = registry
     app[PIPELINE] = FramePipeline(registry)
     app[TRACKER] = ConnectionTracker()
-    for module_routes in (auth.routes, users.routes, conversations.routes, messages.routes, files.routes, meta.routes, websocket_routes):
+    for module_routes in (auth.routes, users.routes, conversations.routes, messages.routes, files.routes, meta.routes, websocket_routes, client.routes):
         app.router.add_routes(module_routes)
+    client.add_static(app)
     app.cleanup_ctx.append(database)
     app.cleanup_ctx.append(services)
     app.cleanup_ctx.append(token_sweeper)

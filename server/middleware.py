@@ -45,7 +45,8 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
 
 @web.middleware
 async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    if getattr(request.match_info.handler, "is_public", False):
+    """Bearer auth for /api (PROTOCOL §3); /ws authenticates itself, the rest is public."""
+    if not request.path.startswith("/api/") or getattr(request.match_info.handler, "is_public", False):
         return await handler(request)
     token = bearer_token(request, allow_query=False)
     request[CLAIMS] = await request.app[SERVICES].auth.authenticate(token)

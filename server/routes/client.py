@@ -1,0 +1,24 @@
+"""The browser client: static files shipped inside the package, served at / and /static/.
+Nothing is fetched from elsewhere at run time and there is no build step."""
+
+from pathlib import Path
+
+from aiohttp import web
+
+from server.middleware import public
+
+STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
+# The client's own page may talk to its own origin only.
+CLIENT_CSP = "default-src 'self'; img-src 'self' blob: data:; connect-src 'self'; style-src 'self'; script-src 'self'; frame-ancestors 'none'"
+
+routes = web.RouteTableDef()
+
+
+@routes.get("/")
+@public
+async def index(request: web.Request) -> web.FileResponse:
+    return web.FileResponse(STATIC_DIR / "index.html", headers={"Content-Security-Policy": CLIENT_CSP, "Cache-Control": "no-cache"})
+
+
+def add_static(app: web.Application) -> None:
+    app.router.add_static("/static/", STATIC_DIR, name="static")
