@@ -48,6 +48,9 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     """Bearer auth for /api (PROTOCOL §3); /ws authenticates itself, the rest is public."""
     if not request.path.startswith("/api/") or getattr(request.match_info.handler, "is_public", False):
         return await handler(request)
+    if request.match_info.http_exception is not None:
+        # No such path (404) or method (405): that answer needs no token and reveals nothing.
+        return await handler(request)
     token = bearer_token(request, allow_query=False)
     request[CLAIMS] = await request.app[SERVICES].auth.authenticate(token)
     return await handler(request)

@@ -9,7 +9,7 @@ from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 from marshmallow import Schema, fields
 
-from handlers.errors import BAD_REQUEST, INTERNAL_ERROR, SERVICE_UNAVAILABLE, UNAUTHORIZED
+from handlers.errors import BAD_REQUEST, INTERNAL_ERROR, PAYLOAD_TOO_LARGE, SERVICE_UNAVAILABLE, TOO_MANY_REQUESTS, UNAUTHORIZED, UNPROCESSABLE
 
 API_DOC_ATTRIBUTE = "api_doc"
 
@@ -109,6 +109,8 @@ def build_spec(app: web.Application) -> dict:
     spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"})
     for name, schema in RESPONSE_OBJECTS.items():
         spec.components.schema(name, schema=schema)
+    for name, component in ERROR_DATA.items():
+        spec.components.schema(name, component=component)
     paths: dict[str, dict] = {}
     for route in app.router.routes():
         doc = getattr(route.handler, API_DOC_ATTRIBUTE, None)
@@ -133,12 +135,46 @@ def _operation(doc: ApiDoc, view, path: str) -> dict:
     if doc.body is not None:
         operation["requestBody"] = {"required": True, "content": {"application/json": {"schema": doc.body}}}
     operation["responses"][str(doc.status)] = {"description": "ok", "content": {"application/json": {"schema": _envelope(doc.response)}}}
-    codes = {BAD_REQUEST, INTERNAL_ERROR, SERVICE_UNAVAILABLE, *doc.errors}
+    codes = {BAD_REQUEST, INTERNAL_ERROR, PAYLOAD_TOO_LARGE, SERVICE_UNAVAILABLE, *doc.errors}
     if "security" in operation:
         codes.add(UNAUTHORIZED)
+    if doc.body is not None:
+        codes.add(PAYLOAD_TOO_LARGE)  # any JSON body over the server's limit
     for code in sorted(codes):
-        operation["responses"][str(code)] = {"description": "error", "content": {"application/json": {"schema": _envelope(None)}}}
+        operation["responses"][str(code)] = _error_response(code)
     return operation
+
+
+# What `data` holds in an error envelope (PROTOCOL §1): the field errors of a 422, when to retry
+# a 429 or 503; other errors carry null or a small object of details (a 409's taken fields).
+ERROR_DATA = {
+    "ValidationErrors": {
+        "type": "object",
+        "required": ["errors"],
+        "properties": {
+            "errors": {
+                "type": "object",
+                "description": "field name → reasons",
+                "additionalProperties": {"type": "array", "items": {"type": "string"}},
+            }
+        },
+    },
+    "RetryAfter": {
+        "type": "object",
+        "required": ["retry_after_ms"],
+        "properties": {"retry_after_ms": {"type": "integer", "description": "milliseconds to wait before retrying"}},
+    },
+}
+_ERROR_DATA_BY_CODE = {UNPROCESSABLE: "ValidationErrors", TOO_MANY_REQUESTS: "RetryAfter", SERVICE_UNAVAILABLE: "RetryAfter"}
+
+
+def _error_response(code: int) -> dict:
+    name = _ERROR_DATA_BY_CODE.get(code)
+    data = {"$ref": f"#/components/schemas/{name}"} if name else {"type": ["object", "null"]}
+    response: dict = {"description": "error", "content": {"application/json": {"schema": _envelope_of(data)}}}
+    if name == "RetryAfter":
+        response["headers"] = {"Retry-After": {"description": "seconds to wait before retrying", "schema": {"type": "integer"}}}
+    return response
 
 
 def _envelope(response: str | None) -> dict:
@@ -148,6 +184,10 @@ def _envelope(response: str | None) -> dict:
         data = {"type": "array", "items": {"$ref": f"#/components/schemas/{response.strip('[]')}"}}
     else:
         data = {"$ref": f"#/components/schemas/{response}"}
+    return _envelope_of(data)
+
+
+def _envelope_of(data: dict) -> dict:
     return {
         "type": "object",
         "required": ["code", "message", "data"],

@@ -48,30 +48,63 @@ class Settings:
         return dataclasses.replace(self, **changes)
 
 
-def _positive(*names: str) -> list[Validator]:
-    return [Validator(name, must_exist=True, gt=0, messages={"operations": f"{name} must be a number greater than 0, got {{value}}"}) for name in names]
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _int(name: str, low: int, high: int | None = None) -> Validator:
+    """An integer in [low, high]: a float, a bool ("true" parses as one) or text is refused."""
+    bounds = f"an integer from {low} to {high}" if high is not None else f"an integer of at least {low}"
+
+    def in_range(value: Any) -> bool:
+        return _is_int(value) and value >= low and (high is None or value <= high)
+
+    return Validator(name, must_exist=True, condition=in_range, messages={"condition": f"{name} must be {bounds}, got {{value!r}}"})
+
+
+def _positive_number(name: str) -> Validator:
+    def positive(value: Any) -> bool:
+        return _is_number(value) and value > 0
+
+    return Validator(name, must_exist=True, condition=positive, messages={"condition": f"{name} must be a number greater than 0, got {{value!r}}"})
+
+
+def _strings(*names: str) -> list[Validator]:
+    return [
+        Validator(name, must_exist=True, is_type_of=str, messages={"operations": f"{name} must be a string, got {{value!r}}"}) for name in names
+    ]
 
 
 _VALIDATORS = [
-    Validator("host", "database_url", "upload_dir", "jwt_secret", "log_level", must_exist=True, is_type_of=str),
-    Validator("port", must_exist=True, is_type_of=int, gte=0, lte=65535),
-    *_positive(
-        "jwt_ttl_seconds",
-        "message_max_chars",
-        "ws_max_frame_bytes",
-        "ws_rate_per_second",
-        "ws_rate_burst",
-        "ws_send_queue_max",
-        "ws_heartbeat_seconds",
-        "recall_window_seconds",
-        "history_max_limit",
-        "upload_max_bytes",
-        "group_max_members",
-        "login_attempts_per_minute",
-        "shutdown_timeout_seconds",
+    *_strings("host", "database_url", "upload_dir", "jwt_secret", "log_level"),
+    _int("port", 0, 65535),
+    *(
+        _int(name, 1)
+        for name in (
+            "jwt_ttl_seconds",
+            "message_max_chars",
+            "ws_max_frame_bytes",
+            "ws_rate_burst",
+            "ws_send_queue_max",
+            "recall_window_seconds",
+            "history_max_limit",
+            "upload_max_bytes",
+            "group_max_members",
+            "login_attempts_per_minute",
+        )
     ),
-    Validator("bcrypt_rounds", must_exist=True, is_type_of=int, gte=4, lte=31),
-    Validator("allowed_origins", must_exist=True, is_type_of=(list, tuple)),
+    *(_positive_number(name) for name in ("ws_rate_per_second", "ws_heartbeat_seconds", "shutdown_timeout_seconds")),
+    _int("bcrypt_rounds", 4, 31),
+    Validator(
+        "allowed_origins",
+        must_exist=True,
+        is_type_of=(list, tuple),
+        messages={"operations": "allowed_origins must be a list of origins such as [\"*\"], got {value!r}"},
+    ),
 ]
 
 
@@ -88,7 +121,8 @@ def load_settings(env: str | None = None, **overrides: Any) -> Settings:
     `overrides` win over the file and the environment; tests use them."""
     options: dict[str, Any] = {}
     if env is not None:
-        options["env"] = env
+        # An explicit environment wins over HUBBUB_ENV (dynaconf's switcher would win over `env`).
+        options["force_env"] = env
     raw = Dynaconf(
         settings_files=[str(SETTINGS_FILE)],
         environments=True,

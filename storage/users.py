@@ -21,15 +21,17 @@ async def get_user(conn: AsyncConnection, user_id: int) -> Row | None:
 
 
 async def find_taken(conn: AsyncConnection, *, username: str, email: str) -> set[str]:
-    """Which of `username` and `email` some user already has, regardless of letter case."""
-    rows = await conn.execute(
-        select(users.c.username, users.c.email).where(or_(users.c.username == username, users.c.email == email))
-    )
+    """Which of `username` and `email` some user already has, compared as the unique indexes
+    compare them (the column collation: case-insensitive, and on MySQL accent-insensitive too),
+    so that a 409 always names the field the database would refuse."""
+    username_taken = (users.c.username == username).label("username_taken")
+    email_taken = (users.c.email == email).label("email_taken")
+    rows = await conn.execute(select(username_taken, email_taken).where(or_(users.c.username == username, users.c.email == email)))
     taken = set()
     for row in rows:
-        if row.username.lower() == username.lower():
+        if row.username_taken:
             taken.add("username")
-        if row.email.lower() == email.lower():
+        if row.email_taken:
             taken.add("email")
     return taken
 

@@ -43,17 +43,20 @@ class AuthService:
         return me_vo(row, online=False)
 
     async def login(self, *, username: str | None, email: str | None, password: str, client_address: str) -> dict:
-        account_key = "account:" + (username if username is not None else email).lower()
         address_key = "address:" + client_address
-        self.throttle.check(account_key, address_key)
+        self.throttle.check(address_key)  # refuse a throttled address before any database work
         async with self._db.connect() as conn:
             row = await user_store.find_for_login(conn, username=username, email=email)
+        # Per account: attempts by username and by email on one account add up.
+        identity = username if username is not None else email
+        account_key = f"user:{row.id}" if row is not None else "name:" + identity.lower()
+        attempt = self.throttle.begin(account_key, address_key)
         if row is None and self._decoy_hash is None:
             self._decoy_hash = await hash_password("decoy password", self._settings.bcrypt_rounds)
         valid = await verify_password(password, row.password_hash if row is not None else self._decoy_hash)
         if row is None or not valid:
-            self.throttle.record_failure(account_key, address_key)
             raise Unauthorized(BAD_CREDENTIALS)
+        self.throttle.forgive(attempt, account_key, address_key)
         if row.status != 1:
             raise Forbidden("account disabled")
         token, claims = issue_token(row.id, self._settings.jwt_secret, self._settings.jwt_ttl_seconds)
