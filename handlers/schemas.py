@@ -5,7 +5,10 @@ from marshmallow import RAISE, Schema, ValidationError, fields, validate, valida
 
 from handlers.fields import client_msg_id_field, content_field, id_field, msg_type_field, seq_field
 
-USERNAME = validate.Regexp(r"^[A-Za-z0-9_]{3,32}\Z", error="3 to 32 letters, digits or underscores")
+# Published as a JSON Schema pattern (ECMA-262), so no Python-only syntax such as \Z (which ECMA
+# reads as a literal "Z"). Python's `$` also matches before a final newline; `(?!\n)` refuses that
+# and is a no-op in ECMA, where `$` is the end of the string.
+USERNAME = validate.Regexp(r"^[A-Za-z0-9_]{3,32}$(?!\n)", error="3 to 32 letters, digits or underscores")
 
 
 class StrictSchema(Schema):
@@ -83,22 +86,41 @@ class HistoryQuerySchema(StrictSchema):
     limit = fields.Integer(load_default=None, validate=validate.Range(min=1))
 
 
+def _not_blank(value: str) -> bool:
+    if not value.strip():
+        raise ValidationError("must not be blank")
+    return True
+
+
+GROUP_NAME = [validate.Length(min=1, max=64), _not_blank]
+
+
 class CreateConversationSchema(StrictSchema):
+    """`{type: "direct", peer_id}` or `{type: "group", name, member_ids?}`; a field of the other
+    shape is refused rather than ignored."""
+
     type = fields.String(required=True, validate=validate.OneOf(["direct", "group"]))
     peer_id = id_field(load_default=None)
-    name = fields.String(load_default=None, validate=validate.Length(min=1, max=64))
-    member_ids = fields.List(id_field(), load_default=list)
+    name = fields.String(load_default=None, validate=GROUP_NAME)
+    member_ids = fields.List(id_field(), load_default=None)
 
     @validates_schema
     def _shape(self, data, **kwargs):
-        if data["type"] == "direct" and data.get("peer_id") is None:
-            raise ValidationError("required for a direct conversation", "peer_id")
-        if data["type"] == "group" and not data.get("name"):
-            raise ValidationError("required for a group", "name")
+        if data.get("type") == "direct":
+            if data.get("peer_id") is None:
+                raise ValidationError("required for a direct conversation", "peer_id")
+            for field in ("name", "member_ids"):
+                if data.get(field) is not None:
+                    raise ValidationError("not allowed for a direct conversation", field)
+        if data.get("type") == "group":
+            if not data.get("name"):
+                raise ValidationError("required for a group", "name")
+            if data.get("peer_id") is not None:
+                raise ValidationError("not allowed for a group; use member_ids", "peer_id")
 
 
 class UpdateConversationSchema(StrictSchema):
-    name = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    name = fields.String(required=True, validate=GROUP_NAME)
 
 
 class AddMembersSchema(StrictSchema):

@@ -179,6 +179,23 @@ async def unread_count(conn: AsyncConnection, conversation_id: int, user_id: int
     return (await conn.execute(query)).scalar_one()
 
 
+async def member_views(conn: AsyncConnection, conversation_id: int, user_ids: list[int] | None = None) -> list[Row]:
+    """The conversation once per member (all members, or those of `user_ids` who are members),
+    each row with that member's `member_id`, `role`, `last_read_seq` and `unread_count`: one
+    query however many members, for the events that describe the conversation to each."""
+    query = (
+        select(conversations, members.c.user_id.label("member_id"), members.c.last_read_seq, members.c.role, unread_count_column())
+        .join(members, members.c.conversation_id == conversations.c.id)
+        .where(conversations.c.id == conversation_id)
+        .order_by(members.c.user_id)
+    )
+    if user_ids is not None:
+        if not user_ids:
+            return []
+        query = query.where(members.c.user_id.in_(user_ids))
+    return list(await conn.execute(query))
+
+
 async def list_for_user(conn: AsyncConnection, user_id: int) -> list[Row]:
     """The user's conversations with its marker and unread count, latest activity first."""
     query = (

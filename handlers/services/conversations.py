@@ -39,21 +39,41 @@ class ConversationService:
     def recall_window(self, conversation: Any) -> int:
         return conversation.recall_window_seconds or self._settings.recall_window_seconds
 
-    async def describe(self, conn: AsyncConnection, conversation: Any, user_id: int, *, last_read_seq: int) -> dict:
-        """ConversationVO of one conversation as `user_id` sees it."""
-        last = await message_store.last_message(conn, conversation.id, conversation.last_seq) if conversation.last_seq else None
-        peer_id = direct_peer_id(conversation, user_id)
-        peer_row = await user_store.get_user(conn, peer_id) if peer_id is not None else None
-        return conversation_vo(
-            conversation,
-            last_read_seq=last_read_seq,
-            unread_count=await conversation_store.unread_count(conn, conversation.id, user_id),
-            last_message=message_vo(last) if last is not None else None,
-            peer=user_vo(peer_row, self._pusher.is_online(peer_row.id)) if peer_row is not None else None,
-            recall_window_seconds=self.recall_window(conversation),
-        )
+    async def views(self, conn: AsyncConnection, conversation_id: int, user_ids: list[int] | None = None) -> dict[int, dict]:
+        """ConversationVO of one conversation as each member sees it (all members, or those of
+        `user_ids` who are members), by user id. A fixed number of queries whatever the size."""
+        rows = await conversation_store.member_views(conn, conversation_id, user_ids)
+        if not rows:
+            return {}
+        conversation = rows[0]
+        last = await message_store.last_message(conn, conversation_id, conversation.last_seq) if conversation.last_seq else None
+        last_vo = message_vo(last) if last is not None else None
+        pair: dict[int, dict] = {}
+        if conversation.type == CONVERSATION_DIRECT:
+            pair = {
+                row.id: user_vo(row, self._pusher.is_online(row.id))
+                for row in await user_store.get_users(conn, [conversation.direct_low_id, conversation.direct_high_id])
+            }
+        return {
+            row.member_id: conversation_vo(
+                row,
+                last_read_seq=row.last_read_seq,
+                unread_count=row.unread_count,
+                last_message=last_vo,
+                peer=pair.get(direct_peer_id(row, row.member_id)),
+                recall_window_seconds=self.recall_window(row),
+            )
+            for row in rows
+        }
+
+    def push_views(self, views: dict[int, dict], event: str) -> None:
+        """`event` to each member's sockets with the conversation as that member sees it."""
+        for user_id, vo in views.items():
+            self._pusher.to_users([user_id], event, vo)
 
     async def list_for(self, user_id: int) -> list[dict]:
+        """The caller's conversations in three queries whatever their number: the unread
+        counts come from the formula in storage, not from reading the messages."""
         async with self._db.connect() as conn:
             rows = await conversation_store.list_for_user(conn, user_id)
             last_by_conversation = await message_store.last_messages(conn, [(row.id, row.last_seq) for row in rows if row.last_seq])
@@ -77,8 +97,10 @@ class ConversationService:
 
     async def get(self, user_id: int, conversation_id: int) -> dict:
         async with self._db.connect() as conn:
-            membership = await require_member(conn, conversation_id, user_id)
-            vo = await self.describe(conn, membership, user_id, last_read_seq=membership.last_read_seq)
+            await require_member(conn, conversation_id, user_id)
+            vo = (await self.views(conn, conversation_id, [user_id])).get(user_id)
+            if vo is None:  # removed in between
+                raise NotFound(NO_SUCH_CONVERSATION)
             member_rows = await user_store.get_users(conn, await conversation_store.member_ids(conn, conversation_id))
         vo["members"] = [user_vo(row, self._pusher.is_online(row.id)) for row in member_rows]
         return vo
@@ -91,11 +113,25 @@ class ConversationService:
             if await user_store.get_user(conn, peer_id) is None:
                 raise NotFound("no such user")
             conversation, created = await conversation_store.get_or_create_direct(conn, user_id, peer_id)
-            membership = await require_member(conn, conversation.id, user_id)
-            vo = await self.describe(conn, membership, user_id, last_read_seq=membership.last_read_seq)
+            views = await self.views(conn, conversation.id)
         if created:
-            await self.announce_created(conversation.id, [user_id, peer_id])
-        return vo, created
+            self.push_views(views, "conversation.created")
+        return views[user_id], created
+
+    async def ensure_direct(self, user_id: int, peer_id: int) -> int:
+        """The id of the direct conversation with `peer_id`, created (and announced) when missing.
+        A send path: one query when the conversation exists."""
+        async with self._db.connect() as conn:
+            existing = await conversation_store.find_direct(conn, user_id, peer_id)
+        if existing is not None:
+            return existing.id
+        async with self._db.begin() as conn:
+            if await user_store.get_user(conn, peer_id) is None:
+                raise NotFound("no such user")
+            conversation, created = await conversation_store.get_or_create_direct(conn, user_id, peer_id)
+            views = await self.views(conn, conversation.id) if created else {}
+        self.push_views(views, "conversation.created")
+        return conversation.id
 
     async def create_group(self, owner_id: int, name: str, member_ids: list[int]) -> dict:
         wanted = sorted(set(member_ids) | {owner_id})
@@ -107,29 +143,25 @@ class ConversationService:
             if missing:
                 raise ValidationFailed({"member_ids": [f"no such user: {', '.join(map(str, missing))}"]})
             conversation = await conversation_store.create_group(conn, owner_id=owner_id, name=name, member_ids=wanted)
-            vo = await self.describe(conn, conversation, owner_id, last_read_seq=0)
-        await self.announce_created(conversation.id, wanted)
-        return vo
+            views = await self.views(conn, conversation.id)
+        self.push_views(views, "conversation.created")
+        return views[owner_id]
 
     async def announce_created(self, conversation_id: int, user_ids: list[int]) -> None:
-        """`conversation.created` to each member, described as that member sees it."""
+        """`conversation.created` to each of `user_ids` who is a member, as that member sees it."""
         async with self._db.connect() as conn:
-            for user_id in user_ids:
-                membership = await conversation_store.get_membership(conn, conversation_id, user_id)
-                if membership is not None:
-                    vo = await self.describe(conn, membership, user_id, last_read_seq=membership.last_read_seq)
-                    self._pusher.to_users([user_id], "conversation.created", vo)
+            views = await self.views(conn, conversation_id, list(user_ids))
+        self.push_views(views, "conversation.created")
 
     async def rename(self, user_id: int, conversation_id: int, changes: dict[str, Any]) -> dict:
         async with self._db.begin() as conn:
-            membership = await self._require_owner(conn, conversation_id, user_id)
+            await self._require_owner(conn, conversation_id, user_id)
             await conversation_store.update_conversation(conn, conversation_id, **changes)
-            membership = await require_member(conn, conversation_id, user_id)
-            vo = await self.describe(conn, membership, user_id, last_read_seq=membership.last_read_seq)
-            audience = await conversation_store.member_ids(conn, conversation_id)
-        # Unread counts and markers differ per member; what changed here is the same for all.
-        self._pusher.to_users(audience, "conversation.updated", {**vo, "last_read_seq": None, "unread_count": None})
-        return vo
+            views = await self.views(conn, conversation_id)
+        # Each member's own marker and unread count: the event is a whole ConversationVO that
+        # a client can put in place of the one it holds.
+        self.push_views(views, "conversation.updated")
+        return views[user_id]
 
     async def delete(self, user_id: int, conversation_id: int) -> None:
         async with self._db.begin() as conn:
@@ -157,14 +189,15 @@ class ConversationService:
                 raise ValidationFailed({"user_ids": [f"no such user: {', '.join(map(str, missing))}"]})
             if len(current) + len(new_ids) > self._settings.group_max_members:
                 raise ValidationFailed({"user_ids": [f"a group has at most {self._settings.group_max_members} members"]})
+            views: dict[int, dict] = {}
             if new_ids:
                 await conversation_store.add_members(conn, conversation_id, new_ids, conversation.last_seq)
+                views = await self.views(conn, conversation_id, new_ids)
             all_ids = sorted(current | set(new_ids))
             rows = await user_store.get_users(conn, all_ids)
         for added in new_ids:
             self._pusher.to_users(all_ids, "member.added", {"conversation_id": conversation_id, "user_id": added})
-        if new_ids:
-            await self.announce_created(conversation_id, new_ids)
+        self.push_views(views, "conversation.created")
         return [user_vo(row, self._pusher.is_online(row.id)) for row in rows]
 
     async def remove_member(self, user_id: int, conversation_id: int, removed_id: int) -> None:

@@ -26,7 +26,7 @@ async def create_conversation(request: web.Request) -> web.Response:
     if body["type"] == "direct":
         conversation, created = await service.open_direct(user_id, body["peer_id"])
         return envelope(conversation, code=201 if created else 200)
-    return envelope(await service.create_group(user_id, body["name"], body["member_ids"]), code=201)
+    return envelope(await service.create_group(user_id, body["name"], body["member_ids"] or []), code=201)
 
 
 @routes.get("/api/conversations/{id}")
