@@ -4,6 +4,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from handlers.hooks import PreSendHooks
 from handlers.push import Pusher
 from handlers.services.auth import AuthService
 from handlers.services.conversations import ConversationService
@@ -23,12 +24,12 @@ class Services:
     files: FileService
 
     @classmethod
-    def build(cls, db: AsyncEngine, settings: Settings, pusher: Pusher, blobs: BlobStore) -> "Services":
+    def build(cls, db: AsyncEngine, settings: Settings, pusher: Pusher, blobs: BlobStore, hooks: PreSendHooks | None = None) -> "Services":
         conversations = ConversationService(db, settings, pusher)
         return cls(
             auth=AuthService(db, settings),
             users=UserService(db, pusher),
             conversations=conversations,
-            messaging=MessagingService(db, settings, pusher, conversations),
+            messaging=MessagingService(db, settings, pusher, conversations, hooks),
             files=FileService(db, settings, blobs),
         )

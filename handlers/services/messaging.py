@@ -7,25 +7,30 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from handlers.errors import Conflict, Forbidden, NotFound, PayloadTooLarge, ValidationFailed
+from handlers.hooks import OutgoingMessage, PreSendHooks
 from handlers.objects import direct_peer_id, message_vo
 from handlers.push import Pusher, Socket
 from handlers.services.conversations import ConversationService, require_member
 from handlers.services.files import file_reference, referenced_file_id, shareable_file
+from handlers.services.keyed_lock import KeyedLock
 from settings import Settings
 from storage import conversations as conversation_store
 from storage import messages as message_store
-from storage import users as user_store
 from storage.clock import utc_now
 from storage.messages import NewMessage
 from storage.tables import CONVERSATION_DIRECT, MSG_TEXT, STATUS_RECALLED
 
 
 class MessagingService:
-    def __init__(self, db: AsyncEngine, settings: Settings, pusher: Pusher, conversations: ConversationService) -> None:
+    def __init__(
+        self, db: AsyncEngine, settings: Settings, pusher: Pusher, conversations: ConversationService, hooks: PreSendHooks | None = None
+    ) -> None:
         self._db = db
         self._settings = settings
         self._pusher = pusher
         self._conversations = conversations
+        self._hooks = hooks if hooks is not None else PreSendHooks()
+        self._push_order = KeyedLock()
 
     async def send(
         self,
@@ -45,52 +50,67 @@ class MessagingService:
             raise PayloadTooLarge(f"content is longer than {self._settings.message_max_chars} characters")
         if receiver_id is not None and receiver_id == sender_id:
             raise ValidationFailed({"receiver_id": ["a direct message needs another user"]})
+        if self._hooks.hooks:
+            content = await self._run_hooks(sender_id, conversation_id, receiver_id, content, msg_type)
         if client_msg_id is not None:
             repeated = await self._repeated(sender_id, client_msg_id, conversation_id, receiver_id, content, msg_type)
             if repeated is not None:
                 return repeated, False
-        try:
-            async with self._db.begin() as conn:
-                if receiver_id is not None:
-                    if await user_store.get_user(conn, receiver_id) is None:
-                        raise NotFound("no such user")
-                    conversation, created_conversation = await conversation_store.get_or_create_direct(conn, sender_id, receiver_id)
-                else:
-                    conversation, created_conversation = await require_member(conn, conversation_id, sender_id, lock=True), False
-                file_id = None
-                if msg_type != MSG_TEXT:
-                    shared = await shareable_file(conn, sender_id, content, msg_type)
-                    file_id, content = shared.id, file_reference(shared)
-                row = await message_store.append_message(
-                    conn,
-                    NewMessage(
-                        conversation_id=conversation.id,
-                        sender_id=sender_id,
-                        receiver_id=direct_peer_id(conversation, sender_id),
-                        content=content,
-                        msg_type=msg_type,
-                        client_msg_id=client_msg_id,
-                        file_id=file_id,
-                    ),
-                )
-                audience = (
-                    [conversation.direct_low_id, conversation.direct_high_id]
-                    if conversation.type == CONVERSATION_DIRECT
-                    else await conversation_store.member_ids(conn, conversation.id)
-                )
-        except IntegrityError:
-            if client_msg_id is None:
-                raise
-            # A concurrent resend with the same client_msg_id committed first.
-            repeated = await self._repeated(sender_id, client_msg_id, conversation_id, receiver_id, content, msg_type)
-            if repeated is None:
-                raise
-            return repeated, False
-        if created_conversation:
-            await self._conversations.announce_created(conversation.id, audience)
-        vo = message_vo(row)
-        self._pusher.to_users(audience, "message.new", vo, exclude=origin)
+        if receiver_id is not None:
+            conversation_id = await self._conversations.ensure_direct(sender_id, receiver_id)
+        # The database's row lock already orders the commits of one conversation; holding this
+        # lock until the push also delivers `message.new` in seq order, so a client that resumes
+        # from the highest seq it saw never skips one.
+        async with self._push_order.hold(conversation_id):
+            try:
+                row, audience = await self._store(sender_id, conversation_id, content, msg_type, client_msg_id)
+            except IntegrityError:
+                if client_msg_id is None:
+                    raise
+                # A concurrent resend with the same client_msg_id committed first.
+                repeated = await self._repeated(sender_id, client_msg_id, conversation_id, None, content, msg_type)
+                if repeated is None:
+                    raise
+                return repeated, False
+            vo = message_vo(row)
+            self._pusher.to_users(audience, "message.new", vo, exclude=origin)
         return vo, True
+
+    async def _store(self, sender_id: int, conversation_id: int, content: str, msg_type: int, client_msg_id: str | None) -> tuple[dict, list[int]]:
+        """Append the message in one transaction; returns the stored row and who should see it."""
+        async with self._db.begin() as conn:
+            conversation = await require_member(conn, conversation_id, sender_id, lock=True)
+            file_id = None
+            if msg_type != MSG_TEXT:
+                shared = await shareable_file(conn, sender_id, content, msg_type)
+                file_id, content = shared.id, file_reference(shared)
+            row = await message_store.append_message(
+                conn,
+                NewMessage(
+                    conversation_id=conversation.id,
+                    sender_id=sender_id,
+                    receiver_id=direct_peer_id(conversation, sender_id),
+                    content=content,
+                    msg_type=msg_type,
+                    client_msg_id=client_msg_id,
+                    file_id=file_id,
+                ),
+            )
+            if conversation.type == CONVERSATION_DIRECT:
+                audience = [conversation.direct_low_id, conversation.direct_high_id]
+            else:
+                audience = await conversation_store.member_ids(conn, conversation.id)
+        return row, audience
+
+    async def _run_hooks(self, sender_id: int, conversation_id: int | None, receiver_id: int | None, content: str, msg_type: int) -> str:
+        """Hooks see only messages the sender may send, and their result obeys the same limit."""
+        if conversation_id is not None:
+            async with self._db.connect() as conn:
+                await require_member(conn, conversation_id, sender_id)
+        outgoing = await self._hooks.apply(OutgoingMessage(sender_id, conversation_id, receiver_id, content, msg_type))
+        if len(outgoing.content) > self._settings.message_max_chars:
+            raise PayloadTooLarge(f"content is longer than {self._settings.message_max_chars} characters")
+        return outgoing.content
 
     async def _repeated(
         self, sender_id: int, client_msg_id: str, conversation_id: int | None, receiver_id: int | None, content: str, msg_type: int

@@ -1,0 +1,103 @@
+"""Pre-send hooks: plugin callables that see every message before it is stored, on the socket
+and REST send paths alike. A hook returns the content to store (the same or rewritten) or
+raises `MessageRejected`. Hooks are found in the entry point group `hubbub.hooks` and run in
+name order."""
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, replace
+from importlib.metadata import EntryPoint, entry_points
+
+from handlers.errors import FORBIDDEN, GATEWAY_TIMEOUT, UNPROCESSABLE, HubbubError
+
+ENTRY_POINT_GROUP = "hubbub.hooks"
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class OutgoingMessage:
+    """What a hook sees. `conversation_id` is None for a first direct message to `receiver_id`."""
+
+    sender_id: int
+    conversation_id: int | None
+    receiver_id: int | None
+    content: str
+    msg_type: int
+
+
+Hook = Callable[[OutgoingMessage], Awaitable[str | None]]
+
+
+class MessageRejected(HubbubError):
+    """Raised by a hook to refuse a message: 422 (the content) by default, or 403 (the sender)."""
+
+    code = UNPROCESSABLE
+    default_message = "message rejected"
+
+    def __init__(self, reason: str, code: int = UNPROCESSABLE) -> None:
+        if code not in (UNPROCESSABLE, FORBIDDEN):
+            raise ValueError("a hook rejects with 422 or 403")
+        super().__init__(reason, {"errors": {"content": [reason]}} if code == UNPROCESSABLE else None)
+        self.code = code
+
+
+class HookTimedOut(HubbubError):
+    code = GATEWAY_TIMEOUT
+    default_message = "a message hook did not answer in time"
+
+
+class HookError(Exception):
+    """A hook cannot be loaded; the message names it and its distribution."""
+
+
+@dataclass(frozen=True, slots=True)
+class NamedHook:
+    name: str
+    origin: str
+    run: Hook
+
+
+class PreSendHooks:
+    """The loaded hooks, applied in order with a per-call timeout."""
+
+    def __init__(self, hooks: Iterable[NamedHook] = (), timeout_seconds: float = 10.0) -> None:
+        self.hooks = tuple(hooks)
+        self._timeout = timeout_seconds
+
+    async def apply(self, message: OutgoingMessage) -> OutgoingMessage:
+        for hook in self.hooks:
+            try:
+                result = await asyncio.wait_for(hook.run(message), self._timeout)
+            except HubbubError:
+                raise
+            except TimeoutError:
+                log.error("message hook %s from %s timed out after %ss", hook.name, hook.origin, self._timeout)
+                raise HookTimedOut() from None
+            except Exception as exc:
+                log.exception("message hook %s from %s failed", hook.name, hook.origin)
+                raise HubbubError() from exc
+            if result is not None:
+                if not isinstance(result, str) or not result:
+                    log.error("message hook %s from %s returned %r, not a non-empty string", hook.name, hook.origin, type(result))
+                    raise HubbubError()
+                message = replace(message, content=result)
+        return message
+
+
+def load_hooks(points: Iterable[EntryPoint] | None = None, *, disabled: Iterable[str] = ()) -> list[NamedHook]:
+    points = entry_points(group=ENTRY_POINT_GROUP) if points is None else points
+    skip = set(disabled)
+    hooks = []
+    for point in sorted(points, key=lambda p: p.name):
+        if point.name in skip:
+            continue
+        origin = point.dist.name if point.dist is not None else point.value
+        try:
+            hook = point.load()
+        except Exception as exc:
+            raise HookError(f"message hook {point.name!r} from {origin} failed to import: {exc!r}") from exc
+        if not callable(hook):
+            raise HookError(f"message hook {point.name!r} from {origin} is not callable")
+        hooks.append(NamedHook(point.name, origin, hook))
+    return hooks
