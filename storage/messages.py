@@ -80,9 +80,10 @@ async def page(conn: AsyncConnection, conversation_id: int, *, before: int | Non
     return rows
 
 
-async def mark_direct_read(conn: AsyncConnection, conversation_id: int, reader_id: int, up_to_seq: int) -> None:
-    """Seed 000's read status: the peer's unread messages up to the marker become read."""
-    await conn.execute(
+async def mark_direct_read(conn: AsyncConnection, conversation_id: int, reader_id: int, up_to_seq: int) -> int:
+    """Seed 000's read status: the peer's unread messages up to the marker become read.
+    Returns how many did."""
+    result = await conn.execute(
         update(messages)
         .where(
             messages.c.conversation_id == conversation_id,
@@ -92,6 +93,7 @@ async def mark_direct_read(conn: AsyncConnection, conversation_id: int, reader_i
         )
         .values(status=STATUS_READ)
     )
+    return result.rowcount
 
 
 async def mark_recalled(conn: AsyncConnection, message_id: int) -> None:

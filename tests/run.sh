@@ -9,7 +9,9 @@
 #      starting Debian's MariaDB when nothing does;
 #   3. makes sure the test user (hubbub/hubbub) can log in and create databases, creating it
 #      as the server's root when it can't (the tests create and drop a database per test);
-#   4. runs pytest with the arguments given.
+#   4. makes sure Debian's Chromium is there for the browser tests (Playwright drives it; it
+#      never downloads a browser of its own), installing it when running as root;
+#   5. runs pytest with the arguments given.
 # HUBBUB_TEST_MYSQL_URL points the tests at another server; then this script only checks it.
 set -euo pipefail
 
@@ -242,6 +244,17 @@ $(tail -n 20 "$LOGFILE" 2>/dev/null || echo '(no log)')"
         die "user hubbub still cannot log in with password hubbub and create databases (does it exist with another password?)"
 }
 
+# The browser tests skip themselves without a Chromium; as root we install Debian's.
+ensure_chromium() {
+    local chromium=${HUBBUB_CHROMIUM:-/usr/bin/chromium}
+    [[ -x $chromium ]] && return
+    if [[ $EUID -eq 0 ]] && command -v apt-get >/dev/null; then
+        apt_install chromium
+    else
+        say "no Chromium at $chromium: the browser tests will be skipped"
+    fi
+}
+
 main() {
     cd "$ROOT"
     choose_python
@@ -251,6 +264,7 @@ main() {
     TEST_URL=$HUBBUB_TEST_MYSQL_URL
     PORT=$("$PY" -c 'import sys; from sqlalchemy.engine import make_url; print(make_url(sys.argv[1]).port or 3306)' "$TEST_URL")
     ensure_server
+    ensure_chromium
 
     exec "$PY" -m pytest "$@"
 }

@@ -251,3 +251,17 @@ async def test_content_over_the_limit_is_413(users, settings):
     assert over["code"] == 413
     status, _ = await alice.call("POST", "/api/messages", json={"receiver_id": bob.id, "content": "x" * (settings.message_max_chars + 1)})
     assert status == 413
+
+
+async def test_replying_marks_the_peers_messages_read(users):
+    alice, bob, a, b = await direct_pair(users)
+    first = (await a.request("send_message", {"receiver_id": bob.id, "content": "question"}))["data"]
+    await a.request("send_message", {"receiver_id": bob.id, "content": "another"})
+    reply = (await b.request("send_message", {"receiver_id": alice.id, "content": "answer"}))["data"]
+    receipt = await a.event("message.read")
+    assert receipt["data"] == {"conversation_id": first["conversation_id"], "user_id": bob.id, "last_read_seq": reply["seq"]}
+    history = await alice.ok("GET", f"/api/conversations/{first['conversation_id']}/messages")
+    assert [m["status"] for m in history] == [2, 2, 1]
+    # Nothing of Alice's was unread any more: a second reply sends no receipt.
+    await b.request("send_message", {"receiver_id": alice.id, "content": "and more"})
+    await a.no_event("message.read")

@@ -63,7 +63,7 @@ class MessagingService:
         # from the highest seq it saw never skips one.
         async with self._push_order.hold(conversation_id):
             try:
-                row, audience = await self._store(sender_id, conversation_id, content, msg_type, client_msg_id)
+                row, audience, read_peer_messages = await self._store(sender_id, conversation_id, content, msg_type, client_msg_id)
             except IntegrityError:
                 if client_msg_id is None:
                     raise
@@ -74,10 +74,17 @@ class MessagingService:
                 return repeated, False
             vo = message_vo(row)
             self._pusher.to_users(audience, "message.new", vo, exclude=origin)
+            if read_peer_messages:
+                read = {"conversation_id": conversation_id, "user_id": sender_id, "last_read_seq": row["seq"]}
+                self._pusher.to_users(audience, "message.read", read, exclude=origin)
         return vo, True
 
-    async def _store(self, sender_id: int, conversation_id: int, content: str, msg_type: int, client_msg_id: str | None) -> tuple[dict, list[int]]:
-        """Append the message in one transaction; returns the stored row and who should see it."""
+    async def _store(
+        self, sender_id: int, conversation_id: int, content: str, msg_type: int, client_msg_id: str | None
+    ) -> tuple[dict, list[int], bool]:
+        """Append the message in one transaction. Returns the stored row, who should see it, and
+        whether replying marked the peer's earlier direct messages read (sending moves the
+        sender's read marker to its own message, and direct messages up to a marker are read)."""
         async with self._db.begin() as conn:
             conversation = await require_member(conn, conversation_id, sender_id, lock=True)
             file_id = None
@@ -96,11 +103,14 @@ class MessagingService:
                     file_id=file_id,
                 ),
             )
+            read_peer_messages = False
             if conversation.type == CONVERSATION_DIRECT:
                 audience = [conversation.direct_low_id, conversation.direct_high_id]
+                if conversation.last_read_seq < row["seq"] - 1:
+                    read_peer_messages = await message_store.mark_direct_read(conn, conversation.id, sender_id, row["seq"]) > 0
             else:
                 audience = await conversation_store.member_ids(conn, conversation.id)
-        return row, audience
+        return row, audience, read_peer_messages
 
     async def _run_hooks(self, sender_id: int, conversation_id: int | None, receiver_id: int | None, content: str, msg_type: int) -> str:
         """Hooks see only messages the sender may send, and their result obeys the same limit."""

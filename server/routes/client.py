@@ -22,3 +22,10 @@ async def index(request: web.Request) -> web.FileResponse:
 
 def add_static(app: web.Application) -> None:
     app.router.add_static("/static/", STATIC_DIR, name="static")
+    app.on_response_prepare.append(_revalidate_static)
+
+
+async def _revalidate_static(request: web.Request, response: web.StreamResponse) -> None:
+    """The client's modules change with every upgrade; browsers must not guess a lifetime for them."""
+    if request.path.startswith("/static/"):
+        response.headers["Cache-Control"] = "no-cache"

@@ -1,0 +1,122 @@
+// REST client for /api. Every answer is the envelope {code, message, data} (PROTOCOL §1);
+// this module unwraps it, so callers get `data` or an ApiError.
+
+export class ApiError extends Error {
+  /** code 0 means the server could not be reached at all. */
+  constructor(code, message, data = null) {
+    super(message);
+    this.code = code;
+    this.data = data;
+  }
+
+  /** The first field error of a 422, for forms: "username: 3 to 32 letters, ...". */
+  get detail() {
+    const errors = this.data && this.data.errors;
+    if (!errors) return this.message;
+    const [field, reasons] = Object.entries(errors)[0] || [];
+    const reason = Array.isArray(reasons) ? reasons[0] : reasons;
+    return field === "_schema" ? String(reason) : `${field}: ${reason}`;
+  }
+}
+
+export class Api {
+  constructor() {
+    this.token = null;
+    // Called when the server says the token is no longer good (expired, revoked elsewhere).
+    this.onUnauthorized = () => {};
+  }
+
+  async request(method, path, { body, query, form, raw = false } = {}) {
+    const url = new URL(`/api${path}`, location.origin);
+    for (const [key, value] of Object.entries(query || {})) {
+      if (value !== undefined && value !== null && value !== "") url.searchParams.set(key, value);
+    }
+    const headers = {};
+    if (this.token) headers.Authorization = `Bearer ${this.token}`;
+    let payload;
+    if (form) {
+      payload = form; // the browser writes the multipart boundary itself
+    } else if (body !== undefined) {
+      headers["Content-Type"] = "application/json";
+      payload = JSON.stringify(body);
+    }
+    let response;
+    try {
+      response = await fetch(url, { method, headers, body: payload });
+    } catch {
+      throw new ApiError(0, "The server cannot be reached");
+    }
+    if (raw && response.ok) return response;
+    let envelope = null;
+    try {
+      envelope = await response.json();
+    } catch {
+      // a proxy's HTML error page, say: keep the HTTP status
+    }
+    if (!response.ok) {
+      const error = new ApiError(response.status, envelope?.message || response.statusText || "Request failed", envelope?.data);
+      if (response.status === 401 && this.token && !path.startsWith("/auth/")) this.onUnauthorized();
+      throw error;
+    }
+    return envelope ? envelope.data : null;
+  }
+
+  register(fields) {
+    return this.request("POST", "/auth/register", { body: fields });
+  }
+
+  login(identity, password) {
+    // The server takes either a username or an email; an "@" tells which one was typed.
+    const key = identity.includes("@") ? "email" : "username";
+    return this.request("POST", "/auth/login", { body: { [key]: identity, password } });
+  }
+
+  logout() {
+    return this.request("POST", "/auth/logout");
+  }
+
+  me() {
+    return this.request("GET", "/users/me");
+  }
+
+  searchUsers(q, after) {
+    return this.request("GET", "/users", { query: { q, after, limit: 50 } });
+  }
+
+  getUser(id) {
+    return this.request("GET", `/users/${id}`);
+  }
+
+  listConversations() {
+    return this.request("GET", "/conversations");
+  }
+
+  getConversation(id) {
+    return this.request("GET", `/conversations/${id}`);
+  }
+
+  openDirect(peerId) {
+    return this.request("POST", "/conversations", { body: { type: "direct", peer_id: peerId } });
+  }
+
+  createGroup(name, memberIds) {
+    return this.request("POST", "/conversations", { body: { type: "group", name, member_ids: memberIds } });
+  }
+
+  history(conversationId, { before, after, limit } = {}) {
+    return this.request("GET", `/conversations/${conversationId}/messages`, { query: { before, after, limit } });
+  }
+
+  uploadFile(file) {
+    const form = new FormData();
+    form.append("file", file, file.name);
+    return this.request("POST", "/files", { form });
+  }
+
+  /** The file's bytes as a Blob. The download needs the Authorization header, which an
+   * <img src> or <a href> cannot send, so files are fetched here and shown via blob: URLs. */
+  async fetchFile(id) {
+    const response = await this.request("GET", `/files/${id}`, { raw: true });
+    return response.blob();
+  }
+}

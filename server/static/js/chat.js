@@ -1,0 +1,621 @@
+// The controller: turns user actions into REST calls and socket frames, and server pushes
+// into store changes. It owns the three guarantees the UI relies on:
+//   - no duplicates: messages are keyed by seq, and an outbox entry is dropped as soon as a
+//     message with its client_msg_id shows up, from whichever path;
+//   - no holes: after every (re)connect, and whenever a push skips a seq, history is fetched
+//     with after = the highest seq held without a gap below it, page by page;
+//   - nothing typed is lost: sends go through an outbox (kept in localStorage) that is sent
+//     in order, and re-sent after a reconnect with the same client_msg_id, which the server
+//     answers with the original message when the first try had arrived.
+
+import { ConversationView } from "./store.js";
+import { ChatSocket } from "./socket.js";
+import { uuid } from "./format.js";
+
+const PAGE = 100; // the server's history page limit: a full page means "there may be more"
+const FIRST_PAGE = 50;
+const TYPING_SEND_EVERY_MS = 3000;
+const TYPING_SHOWN_MS = 5000;
+const RECALLED = 3;
+const READ = 2;
+
+export class Chat {
+  constructor(api, store) {
+    this.api = api;
+    this.store = store;
+    this.socket = new ChatSocket(() => {
+      const scheme = location.protocol === "https:" ? "wss:" : "ws:";
+      // Browsers cannot put headers on a WebSocket handshake; the token goes in the query.
+      return `${scheme}//${location.host}/ws?token=${encodeURIComponent(this.api.token)}`;
+    });
+    this.socket.addEventListener("state", (event) => {
+      this.store.connection = event.detail;
+      this.store.changed("connection");
+    });
+    this.socket.addEventListener("open", () => this.onConnected());
+    this.socket.addEventListener("push", (event) => this.onPush(event.detail));
+    this.socket.addEventListener("handshake-failed", () => this.checkToken());
+    this.socket.addEventListener("revoked", () => this.onSignedOut?.());
+    this.synced = false; // true once the catch-up after the latest connect has finished
+    this.pumping = false;
+    this.fills = new Map(); // conversation id → running gap fill
+    this.refreshes = new Map(); // conversation id → pending refresh timer
+    this.markReadTimer = null;
+    this.lastTypingSent = 0;
+    this.typingTimers = new Map();
+    this.onSignedOut = null; // set by main.js
+    document.addEventListener("visibilitychange", () => this.markOpenRead());
+  }
+
+  // --- lifecycle --------------------------------------------------------------------------
+
+  async start(me) {
+    this.store.me = me;
+    this.store.upsertUser(me);
+    this.store.loadOutbox();
+    await this.refreshConversations();
+    this.socket.start();
+  }
+
+  stop() {
+    this.socket.stop();
+    this.synced = false;
+    for (const timer of this.refreshes.values()) clearTimeout(timer);
+    this.refreshes.clear();
+    for (const timer of this.typingTimers.values()) clearTimeout(timer);
+    this.typingTimers.clear();
+  }
+
+  /** A failed handshake hides its HTTP status from the page: ask REST whether the token is
+   * still good. A 401 there signs out (Api.onUnauthorized); a network error just waits. */
+  async checkToken() {
+    try {
+      await this.api.me();
+    } catch {
+      // handled by onUnauthorized, or a network problem the backoff takes care of
+    }
+  }
+
+  /** Every successful (re)connect: catch up on what was missed, then send what was queued.
+   * Sending waits for the catch-up so that our queued messages land after what we missed,
+   * in the order the user saw. A failure other than a lost connection (a 503, say) is
+   * retried on the same connection, or the outbox would wait for the next reconnect. */
+  async onConnected() {
+    const ws = this.socket.ws;
+    const current = () => this.socket.ws === ws && this.socket.isOpen;
+    this.synced = false;
+    this.measureClock();
+    for (let delay = 1000; current(); delay = Math.min(delay * 2, 10_000)) {
+      try {
+        await this.catchUp();
+      } catch (error) {
+        if (error.code === 0) return; // the connection (or the network) went away: next connect starts over
+        console.warn("catch-up failed, retrying", error);
+        await new Promise((resolve) => setTimeout(resolve, delay));
+        continue;
+      }
+      if (!current()) return;
+      this.synced = true;
+      this.markOpenRead();
+      this.pumpOutbox();
+      return;
+    }
+  }
+
+  /** The server's clock minus ours, so that the recall button disappears when the server's
+   * recall window ends even if this device's clock is off. */
+  async measureClock() {
+    try {
+      const sent = Date.now();
+      const { ts } = await this.socket.request("ping");
+      this.store.clockSkew = ts - (sent + Date.now()) / 2;
+    } catch {
+      // keep the previous estimate
+    }
+  }
+
+  async catchUp() {
+    // The list brings conversations created meanwhile and the right unread counts.
+    await this.refreshConversations();
+    for (const [id, view] of [...this.store.views]) {
+      if (!this.store.conversations.has(id) || !view.loaded) continue;
+      await this.fillAfter(id);
+      // Messages already held may have been recalled or read while we were away; those
+      // changes sit in the newest page (recalls only happen within minutes of sending).
+      this.mergeMessages(id, await this.history(id, { limit: PAGE }));
+    }
+  }
+
+  // --- conversations ----------------------------------------------------------------------
+
+  async refreshConversations() {
+    const list = await this.api.listConversations();
+    const seen = new Set();
+    for (const vo of list) {
+      seen.add(vo.id);
+      this.store.upsertConversation(vo);
+    }
+    for (const id of [...this.store.conversations.keys()]) {
+      if (!seen.has(id)) this.forgetConversation(id);
+    }
+    this.store.changed("conversations");
+  }
+
+  /** Reloads one conversation's VO (unread count, members), a moment later so that a burst
+   * of pushes costs one request. */
+  refreshConversation(id, delay = 150) {
+    clearTimeout(this.refreshes.get(id));
+    this.refreshes.set(
+      id,
+      setTimeout(async () => {
+        this.refreshes.delete(id);
+        try {
+          this.store.upsertConversation(await this.api.getConversation(id));
+          this.store.changed("conversations");
+          if (id === this.store.openId) this.store.changed("messages", id);
+        } catch (error) {
+          if (error.code === 404) this.forgetConversation(id);
+        }
+      }, delay),
+    );
+  }
+
+  forgetConversation(id) {
+    this.store.removeConversation(id);
+    if (this.store.openId === id) {
+      this.store.openId = null;
+      this.store.changed("open");
+    }
+    this.store.changed("conversations");
+  }
+
+  async openConversation(id) {
+    this.store.openId = id;
+    this.store.changed("open");
+    this.store.changed("conversations");
+    const conversation = this.store.conversations.get(id);
+    if (!conversation) return;
+    if (conversation.type === "group" && !conversation.memberIds) this.refreshConversation(id, 0);
+    let view = this.store.views.get(id);
+    if (!view) {
+      view = new ConversationView();
+      this.store.views.set(id, view);
+    }
+    if (!view.loaded) {
+      try {
+        this.mergeMessages(id, await this.history(id, { limit: FIRST_PAGE }));
+        view.loaded = true;
+        // Pushes that came during the load may sit above a hole; close it.
+        if (view.contiguousMax() < view.maxSeq) this.fillAfter(id);
+      } catch (error) {
+        console.warn("history failed", error);
+      }
+      this.store.changed("messages", id);
+    }
+    this.markOpenRead();
+  }
+
+  closeConversation() {
+    this.store.openId = null;
+    this.store.changed("open");
+    this.store.changed("conversations");
+  }
+
+  /** One older page, when the user scrolls to the top. */
+  async loadOlder(id) {
+    const view = this.store.views.get(id);
+    if (!view || !view.loaded || view.loadingOlder || !view.hasOlder) return false;
+    view.loadingOlder = true;
+    try {
+      this.mergeMessages(id, await this.history(id, { before: view.minSeq, limit: FIRST_PAGE }), { older: true });
+      return true;
+    } catch {
+      return false;
+    } finally {
+      view.loadingOlder = false;
+    }
+  }
+
+  async startDirect(peerId) {
+    const vo = await this.api.openDirect(peerId);
+    this.store.upsertConversation(vo);
+    this.store.changed("conversations");
+    await this.openConversation(vo.id);
+  }
+
+  async createGroup(name, memberIds) {
+    const vo = await this.api.createGroup(name, memberIds);
+    this.store.upsertConversation(vo);
+    this.store.changed("conversations");
+    await this.openConversation(vo.id);
+  }
+
+  // --- history ----------------------------------------------------------------------------
+
+  /** History over the socket when it is up (one connection, no extra handshakes), else REST. */
+  history(id, params) {
+    if (this.socket.isOpen) return this.socket.request("history", { conversation_id: id, ...params });
+    return this.api.history(id, params);
+  }
+
+  /** Fetches everything after the highest seq held without a hole, page by page, until a
+   * short page says there is no more. One run per conversation at a time. */
+  fillAfter(id) {
+    const running = this.fills.get(id);
+    if (running) {
+      running.again = true;
+      return running.promise;
+    }
+    const state = { again: false, promise: null };
+    state.promise = (async () => {
+      try {
+        do {
+          state.again = false;
+          for (;;) {
+            const view = this.store.views.get(id);
+            if (!view) return;
+            const page = await this.history(id, { after: view.contiguousMax(), limit: PAGE });
+            this.mergeMessages(id, page);
+            if (page.length < PAGE) break;
+          }
+        } while (state.again);
+      } finally {
+        this.fills.delete(id);
+      }
+    })();
+    this.fills.set(id, state);
+    return state.promise;
+  }
+
+  /** Puts server messages into the conversation's view and the sidebar's summary. */
+  mergeMessages(id, messages, { older = false } = {}) {
+    if (!this.store.me) return; // an answer that arrived after signing out
+    const conversation = this.store.conversations.get(id);
+    const view = this.store.views.get(id);
+    let changed = false;
+    for (const message of messages) {
+      this.settleOutbox(message);
+      if (view && view.merge(message)) changed = true;
+      if (conversation && message.seq >= (conversation.last_message?.seq ?? 0)) {
+        conversation.last_message = message;
+        conversation.last_seq = Math.max(conversation.last_seq, message.seq);
+      }
+      if (conversation?.type === "direct") {
+        // The peer has read up to here when the server marked our message read, and also
+        // when the peer wrote this message: sending moves the sender's own read marker
+        // (PROTOCOL §2), though no message.read is pushed for that.
+        const peerRead = message.sender_id !== this.store.me.id || message.status === READ;
+        if (peerRead) conversation.peerReadSeq = Math.max(conversation.peerReadSeq || 0, message.seq);
+      }
+    }
+    if (changed || messages.length) {
+      this.store.changed("messages", id);
+      if (!older) this.store.changed("conversations");
+    }
+  }
+
+  // --- sending ----------------------------------------------------------------------------
+
+  /** Queues a message; it shows at once as pending and goes out when the socket is up. */
+  send(conversationId, content, msgType = 1) {
+    const entry = {
+      client_msg_id: uuid(),
+      conversation_id: conversationId,
+      content,
+      msg_type: msgType,
+      created_at: Date.now(),
+      state: "queued",
+      error: null,
+    };
+    this.store.outbox.push(entry);
+    this.store.saveOutbox();
+    this.store.changed("messages", conversationId);
+    this.pumpOutbox();
+    return entry;
+  }
+
+  /** Uploads a file, then queues the image (2) or file (3) message that refers to it. */
+  async sendFile(conversationId, file) {
+    const vo = await this.api.uploadFile(file);
+    const ref = JSON.stringify({ file_id: vo.id, name: vo.name, size: vo.size, mime: vo.mime });
+    // The type is the server's sniffed one: only raster images are shown inline.
+    const image = /^image\/(png|jpeg|gif|webp|bmp)$/.test(vo.mime);
+    return this.send(conversationId, ref, image ? 2 : 3);
+  }
+
+  /** Sends queued messages one at a time, in order, while the socket is up and synced. */
+  async pumpOutbox() {
+    if (this.pumping) return;
+    this.pumping = true;
+    try {
+      while (this.socket.isOpen && this.synced) {
+        const entry = this.store.outbox.find((e) => e.state !== "failed");
+        if (!entry) break;
+        // Mark what we are answering as read first: a send moves our marker on the server
+        // too, but the peer is only told (message.read, ✓✓) by an explicit mark_read.
+        await this.markRead(entry.conversation_id);
+        entry.state = "sending";
+        this.store.changed("messages", entry.conversation_id);
+        try {
+          const message = await this.socket.request("send_message", {
+            conversation_id: entry.conversation_id,
+            content: entry.content,
+            msg_type: entry.msg_type,
+            client_msg_id: entry.client_msg_id,
+          });
+          this.afterOwnMessage(message);
+        } catch (error) {
+          if (error.code === 0) {
+            // Connection lost before the reply: it may or may not have arrived. Sent again
+            // with the same client_msg_id after the reconnect, so it is stored at most once.
+            entry.state = "queued";
+            this.store.changed("messages", entry.conversation_id);
+            break;
+          }
+          if (error.code === 503 || error.code === 429) {
+            entry.state = "queued";
+            await new Promise((resolve) => setTimeout(resolve, error.data?.retry_after_ms ?? 2000));
+            continue;
+          }
+          if (error.code === 404) {
+            this.forgetConversation(entry.conversation_id);
+            continue;
+          }
+          entry.state = "failed";
+          entry.error = error.code === 413 ? "too long" : error.message;
+          this.store.saveOutbox();
+          this.store.changed("messages", entry.conversation_id);
+        }
+      }
+    } finally {
+      this.pumping = false;
+    }
+  }
+
+  retrySend(clientMsgId) {
+    const entry = this.store.outbox.find((e) => e.client_msg_id === clientMsgId);
+    if (!entry) return;
+    entry.state = "queued";
+    entry.error = null;
+    this.store.saveOutbox();
+    this.store.changed("messages", entry.conversation_id);
+    this.pumpOutbox();
+  }
+
+  discardSend(clientMsgId) {
+    const entry = this.store.outbox.find((e) => e.client_msg_id === clientMsgId);
+    if (!entry) return;
+    this.store.outbox = this.store.outbox.filter((e) => e !== entry);
+    this.store.saveOutbox();
+    this.store.changed("messages", entry.conversation_id);
+  }
+
+  /** A server copy of a message we queued: the outbox entry has done its job. */
+  settleOutbox(message) {
+    if (!message.client_msg_id || message.sender_id !== this.store.me.id) return;
+    const before = this.store.outbox.length;
+    this.store.outbox = this.store.outbox.filter((e) => e.client_msg_id !== message.client_msg_id);
+    if (this.store.outbox.length !== before) this.store.saveOutbox();
+  }
+
+  /** Our own message, from the send reply or from one of our other devices. */
+  afterOwnMessage(message) {
+    const conversation = this.store.conversations.get(message.conversation_id);
+    this.mergeAndCheck(message);
+    if (conversation && message.seq >= conversation.last_seq) {
+      // Sending moves the sender's own read marker to the message (PROTOCOL §2).
+      conversation.last_read_seq = Math.max(conversation.last_read_seq, message.seq);
+      conversation.unread_count = 0;
+      this.store.changed("conversations");
+    }
+  }
+
+  /** Merges one live message; a seq that skips ahead of what we hold means a hole to fill. */
+  mergeAndCheck(message) {
+    const id = message.conversation_id;
+    this.mergeMessages(id, [message]);
+    const view = this.store.views.get(id);
+    if (view && view.loaded && view.contiguousMax() < view.maxSeq) this.fillAfter(id).catch(() => {});
+  }
+
+  async recall(messageId) {
+    // The recalled push reaches this socket too and updates the view; the reply does the same
+    // in case the push is late.
+    const message = await this.socket.request("recall", { message_id: messageId });
+    this.mergeMessages(message.conversation_id, [message]);
+  }
+
+  // --- reading and typing -----------------------------------------------------------------
+
+  /** True when the user can actually see this conversation: open and the tab visible. */
+  isWatching(id) {
+    return this.store.openId === id && document.visibilityState === "visible";
+  }
+
+  markOpenRead() {
+    clearTimeout(this.markReadTimer);
+    this.markReadTimer = setTimeout(() => this.markRead(this.store.openId), 150);
+  }
+
+  async markRead(id) {
+    if (id === null || !this.isWatching(id) || !this.socket.isOpen) return;
+    const conversation = this.store.conversations.get(id);
+    if (!conversation) return;
+    const seq = conversation.last_seq;
+    if (seq <= conversation.last_read_seq && !conversation.unread_count) return;
+    try {
+      const marker = await this.socket.request("mark_read", { conversation_id: id, seq });
+      conversation.last_read_seq = Math.max(conversation.last_read_seq, marker.last_read_seq);
+      conversation.unread_count = marker.unread_count;
+      this.store.changed("conversations");
+    } catch {
+      // retried on the next message, reconnect or visibility change
+    }
+  }
+
+  /** Called on every keystroke; tells the others at most every 3 s. */
+  typing(id) {
+    const now = Date.now();
+    if (now - this.lastTypingSent < TYPING_SEND_EVERY_MS || !this.socket.isOpen) return;
+    this.lastTypingSent = now;
+    this.socket.request("typing", { conversation_id: id }).catch(() => {});
+  }
+
+  stopTyping(conversationId, userId) {
+    const who = this.store.typing.get(conversationId);
+    if (who?.delete(userId)) this.store.changed("typing", conversationId);
+  }
+
+  // --- pushes -----------------------------------------------------------------------------
+
+  onPush({ type, data }) {
+    if (!this.store.me) return;
+    const handler = this.pushHandlers[type];
+    if (handler) handler.call(this, data);
+  }
+
+  pushHandlers = {
+    "message.new"(message) {
+      const id = message.conversation_id;
+      const conversation = this.store.conversations.get(id);
+      if (!conversation) {
+        // conversation.created normally comes first; if not, fetch it and its history later.
+        this.refreshConversation(id, 0);
+        return;
+      }
+      this.stopTyping(id, message.sender_id);
+      if (message.sender_id === this.store.me.id) {
+        this.afterOwnMessage(message); // sent from another of our devices
+        return;
+      }
+      const counts = message.seq > conversation.last_read_seq && message.status !== RECALLED;
+      const fresh = this.firstSighting(conversation, message.seq, counts);
+      this.mergeAndCheck(message);
+      if (fresh && counts) {
+        conversation.unread_count = (conversation.unread_count || 0) + 1;
+        this.store.changed("conversations");
+      }
+      if (this.isWatching(id)) this.markOpenRead();
+    },
+
+    "message.read"({ conversation_id: id, user_id: userId, last_read_seq: seq }) {
+      const conversation = this.store.conversations.get(id);
+      if (!conversation) return;
+      if (userId === this.store.me.id) {
+        // Read on another of our devices: our unread count goes down here too.
+        conversation.last_read_seq = Math.max(conversation.last_read_seq, seq);
+        if (conversation.last_read_seq >= conversation.last_seq) conversation.unread_count = 0;
+        else this.refreshConversation(id);
+        this.store.changed("conversations");
+        return;
+      }
+      if (conversation.type !== "direct") return; // only direct messages have a read state
+      conversation.peerReadSeq = Math.max(conversation.peerReadSeq || 0, seq);
+      const view = this.store.views.get(id);
+      if (view) {
+        for (const message of view.sorted()) {
+          if (message.seq <= seq && message.sender_id === this.store.me.id && message.status === 1) {
+            view.merge({ ...message, status: READ });
+          }
+        }
+      }
+      this.store.changed("messages", id);
+    },
+
+    "message.recalled"({ conversation_id: id, seq }) {
+      const conversation = this.store.conversations.get(id);
+      if (!conversation) return;
+      const view = this.store.views.get(id);
+      const held = view?.bySeq.get(seq);
+      if (held) {
+        const wasUnread = held.status !== RECALLED && held.sender_id !== this.store.me.id && seq > conversation.last_read_seq;
+        view.merge({ ...held, status: RECALLED, content: "" });
+        if (wasUnread) conversation.unread_count = Math.max(0, (conversation.unread_count || 0) - 1);
+      } else if (conversation.unread_count) {
+        this.refreshConversation(id); // cannot tell locally whether it was counted
+      }
+      if (conversation.last_message?.seq === seq) {
+        conversation.last_message = { ...conversation.last_message, status: RECALLED, content: "" };
+      }
+      this.store.changed("messages", id);
+      this.store.changed("conversations");
+    },
+
+    typing({ conversation_id: id, user_id: userId }) {
+      if (userId === this.store.me.id) return;
+      if (!this.store.typing.has(id)) this.store.typing.set(id, new Map());
+      this.store.typing.get(id).set(userId, Date.now() + TYPING_SHOWN_MS);
+      const key = `${id}:${userId}`;
+      clearTimeout(this.typingTimers.get(key));
+      this.typingTimers.set(
+        key,
+        setTimeout(() => {
+          this.typingTimers.delete(key);
+          this.stopTyping(id, userId);
+        }, TYPING_SHOWN_MS),
+      );
+      if (!this.store.users.has(userId)) this.fetchUser(userId);
+      this.store.changed("typing", id);
+    },
+
+    presence({ user_id: userId, online }) {
+      const user = this.store.users.get(userId) || { id: userId };
+      this.store.upsertUser({ ...user, online });
+      for (const conversation of this.store.conversations.values()) {
+        if (conversation.peer?.id === userId) conversation.peer = { ...conversation.peer, online };
+      }
+      this.store.changed("users");
+      this.store.changed("conversations");
+    },
+
+    "conversation.created"(vo) {
+      this.store.upsertConversation(vo);
+      this.store.changed("conversations");
+    },
+
+    "conversation.updated"(vo) {
+      if (!this.store.conversations.has(vo.id)) return;
+      this.store.upsertConversation(vo);
+      this.store.changed("conversations");
+      if (vo.id === this.store.openId) this.store.changed("open");
+    },
+
+    "conversation.deleted"({ conversation_id: id }) {
+      this.forgetConversation(id);
+    },
+
+    "member.added"({ conversation_id: id }) {
+      // Added ourselves: conversation.created follows. Otherwise refresh the member list.
+      if (this.store.conversations.has(id)) this.refreshConversation(id);
+    },
+
+    "member.removed"({ conversation_id: id, user_id: userId }) {
+      if (userId === this.store.me.id) this.forgetConversation(id);
+      else if (this.store.conversations.has(id)) this.refreshConversation(id);
+    },
+  };
+
+  /** True the first time this seq is seen since the server last counted unread messages.
+   * Comparing with the highest seq seen would not do: pushes from concurrent senders can
+   * arrive out of order (N+1 before N), and N must still count. */
+  firstSighting(conversation, seq, counts) {
+    if (seq <= (conversation.countedUpTo ?? 0)) return false;
+    if (!conversation.sightings) conversation.sightings = new Map();
+    if (conversation.sightings.has(seq)) return false;
+    conversation.sightings.set(seq, counts);
+    return true;
+  }
+
+  /** Names for group senders and typists we have not met yet. */
+  async fetchUser(id) {
+    if (this.store.users.has(id)) return;
+    this.store.users.set(id, { id, username: "…" });
+    try {
+      this.store.upsertUser(await this.api.getUser(id));
+      this.store.changed("users");
+      this.store.changed("messages", this.store.openId);
+    } catch {
+      this.store.users.delete(id);
+    }
+  }
+}

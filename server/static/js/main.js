@@ -1,0 +1,100 @@
+// Start-up: pick the sign-in screen or the chat, and wire the pieces together.
+// Modules: api.js (REST), socket.js (WebSocket, reconnect), chat.js (state changes, catch-up,
+// outbox), store.js (state), ui/* (drawing), files.js (authenticated file fetches).
+
+import { Api } from "./api.js";
+import { Chat } from "./chat.js";
+import { Store } from "./store.js";
+import { $, show, toast } from "./dom.js";
+import { forgetFiles } from "./files.js";
+import { formatTime } from "./format.js";
+import { setupAuth, showForm } from "./ui/auth.js";
+import { setupSidebar } from "./ui/sidebar.js";
+import { setupConversation } from "./ui/conversation.js";
+import { setupGroupDialog } from "./ui/groupDialog.js";
+
+const TOKEN_KEY = "hubbub.token";
+
+const api = new Api();
+const store = new Store();
+const chat = new Chat(api, store);
+const groupDialog = setupGroupDialog(chat, store, api);
+const sidebar = setupSidebar(chat, store, api, { onLogout: logout, onOpenGroupDialog: () => groupDialog.open() });
+const conversation = setupConversation(chat, store, api);
+
+// The token is dead (expired, or revoked by a logout elsewhere): back to the sign-in screen.
+api.onUnauthorized = () => signedOut("Your session has ended. Please sign in again.");
+chat.onSignedOut = () => signedOut("Your session has ended. Please sign in again.");
+
+setupAuth(api, async (login) => {
+  localStorage.setItem(TOKEN_KEY, login.token);
+  api.token = login.token;
+  await enter(login.user);
+});
+
+async function boot() {
+  const token = localStorage.getItem(TOKEN_KEY);
+  if (!token) return showAuth();
+  api.token = token;
+  try {
+    await enter(await api.me());
+  } catch (error) {
+    // 401 was handled by onUnauthorized; anything else (server down) also lands here.
+    if (error.code !== 401) showAuth(error.code === 0 ? "The server cannot be reached." : error.message);
+  }
+}
+
+async function enter(me) {
+  show($("#auth-screen"), false);
+  show($("#app"), true);
+  sidebar.reset();
+  conversation.reset();
+  await chat.start(me);
+}
+
+function showAuth(message) {
+  show($("#app"), false);
+  show($("#auth-screen"), true);
+  showForm("login");
+  if (message) {
+    const error = $("#login-form .form-error");
+    error.textContent = message;
+    show(error, true);
+  }
+}
+
+async function logout() {
+  try {
+    await api.logout(); // revokes this token on the server and closes its sockets
+  } catch {
+    // Offline: the local sign-out still happens; the token expires on its own.
+  }
+  // Signing out on purpose drops unsent messages too: on a shared computer they must not
+  // linger. (A session that merely expired keeps them, to send after signing back in.)
+  store.outbox = [];
+  store.saveOutbox();
+  signedOut();
+}
+
+function signedOut(message) {
+  if (!api.token) return; // already signed out
+  chat.stop();
+  api.token = null;
+  localStorage.removeItem(TOKEN_KEY);
+  forgetFiles();
+  store.reset();
+  conversation.reset();
+  showAuth(message);
+}
+
+window.addEventListener("unhandledrejection", (event) => {
+  if (event.reason && typeof event.reason.code === "number") {
+    event.preventDefault();
+    if (event.reason.code !== 0 && event.reason.code !== 401) toast(event.reason.message);
+  }
+});
+
+// A handle for the browser tests and for poking around in the console.
+window.hubbub = { api, store, chat, socket: chat.socket, formatTime };
+
+boot();
