@@ -119,8 +119,20 @@ class CreateConversationSchema(StrictSchema):
                 raise ValidationError("not allowed for a group; use member_ids", "peer_id")
 
 
+MAX_RECALL_WINDOW_SECONDS = 7 * 24 * 3600
+
+
 class UpdateConversationSchema(StrictSchema):
-    name = fields.String(required=True, validate=GROUP_NAME)
+    """PATCH of a group: its name and/or its recall window (null: the server's setting;
+    0: recall switched off)."""
+
+    name = fields.String(validate=GROUP_NAME)
+    recall_window_seconds = fields.Integer(strict=True, allow_none=True, validate=validate.Range(min=0, max=MAX_RECALL_WINDOW_SECONDS))
+
+    @validates_schema
+    def _something(self, data, **kwargs):
+        if not data:
+            raise ValidationError("give name and/or recall_window_seconds", "name")
 
 
 class AddMembersSchema(StrictSchema):

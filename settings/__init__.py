@@ -11,7 +11,7 @@ from typing import Any
 from dynaconf import Dynaconf, ValidationError, Validator
 
 SETTINGS_FILE = Path(__file__).with_name("settings.toml")
-DEFAULT_JWT_SECRET = "change-me-insecure-default"
+DEFAULT_JWT_SECRET = "change-me-insecure-default-for-development-only"
 ENVIRONMENTS = ("development", "testing", "production")
 
 
@@ -43,6 +43,12 @@ class Settings:
     allowed_origins: tuple[str, ...]
     shutdown_timeout_seconds: float
     log_level: str
+    plugins_autoload: bool
+    plugins_enabled: tuple[str, ...]
+    handlers_disabled: tuple[str, ...]
+    handlers_override: tuple[str, ...]
+    hooks_disabled: tuple[str, ...]
+    plugin_timeout_seconds: float
 
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)
@@ -97,7 +103,12 @@ _VALIDATORS = [
             "login_attempts_per_minute",
         )
     ),
-    *(_positive_number(name) for name in ("ws_rate_per_second", "ws_heartbeat_seconds", "shutdown_timeout_seconds")),
+    *(_positive_number(name) for name in ("ws_rate_per_second", "ws_heartbeat_seconds", "shutdown_timeout_seconds", "plugin_timeout_seconds")),
+    Validator("plugins_autoload", must_exist=True, is_type_of=bool, messages={"operations": "plugins_autoload must be true or false, got {value!r}"}),
+    *(
+        Validator(name, must_exist=True, is_type_of=(list, tuple), messages={"operations": f"{name} must be a list of names, got {{value!r}}"})
+        for name in ("plugins_enabled", "handlers_disabled", "handlers_override", "hooks_disabled")
+    ),
     _int("bcrypt_rounds", 4, 31),
     Validator(
         "allowed_origins",
@@ -143,6 +154,7 @@ def load_settings(env: str | None = None, **overrides: Any) -> Settings:
     if chosen == "production":
         _refuse_unsafe_production(raw)
     values = {field.name: raw.get(field.name) for field in dataclasses.fields(Settings) if field.name != "env"}
-    values["allowed_origins"] = tuple(values["allowed_origins"])
+    for name in ("allowed_origins", "plugins_enabled", "handlers_disabled", "handlers_override", "hooks_disabled"):
+        values[name] = tuple(values[name])
     values["ws_rate_per_second"] = float(values["ws_rate_per_second"])
     return Settings(env=chosen, **values)

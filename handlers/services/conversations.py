@@ -37,7 +37,9 @@ class ConversationService:
         self._pusher = pusher
 
     def recall_window(self, conversation: Any) -> int:
-        return conversation.recall_window_seconds or self._settings.recall_window_seconds
+        """The conversation's own window when its owner set one (0 switches recall off)."""
+        own = conversation.recall_window_seconds
+        return self._settings.recall_window_seconds if own is None else own
 
     async def views(self, conn: AsyncConnection, conversation_id: int, user_ids: list[int] | None = None) -> dict[int, dict]:
         """ConversationVO of one conversation as each member sees it (all members, or those of
@@ -153,7 +155,8 @@ class ConversationService:
             views = await self.views(conn, conversation_id, list(user_ids))
         self.push_views(views, "conversation.created")
 
-    async def rename(self, user_id: int, conversation_id: int, changes: dict[str, Any]) -> dict:
+    async def update(self, user_id: int, conversation_id: int, changes: dict[str, Any]) -> dict:
+        """Rename a group and/or set its recall window (owner only)."""
         async with self._db.begin() as conn:
             await self._require_owner(conn, conversation_id, user_id)
             await conversation_store.update_conversation(conn, conversation_id, **changes)

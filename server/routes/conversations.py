@@ -36,10 +36,10 @@ async def get_conversation(request: web.Request) -> web.Response:
 
 
 @routes.patch("/api/conversations/{id}")
-@documented("Rename a group (owner only)", body=UpdateConversationSchema, response="ConversationVO", errors=(403, 404, 422))
+@documented("Rename a group or set its recall window (owner only)", body=UpdateConversationSchema, response="ConversationVO", errors=(403, 404, 422))
 async def update_conversation(request: web.Request) -> web.Response:
     changes = await read_json(request, UpdateConversationSchema())
-    return envelope(await request.app[SERVICES].conversations.rename(request[CLAIMS].user_id, path_id(request, "id"), changes))
+    return envelope(await request.app[SERVICES].conversations.update(request[CLAIMS].user_id, path_id(request, "id"), changes))
 
 
 @routes.delete("/api/conversations/{id}")
