@@ -80,6 +80,9 @@ async def token_sweeper(app: web.Application) -> AsyncIterator[None]:
     task = asyncio.create_task(sweep_forever(), name="token-sweeper")
     yield
     task.cancel()
+    # Sockets whose handlers ended late (cancelled at shutdown) may still be announcing
+    # presence; that must finish or stop before the database goes.
+    await app[TRACKER].settle(app[SETTINGS].shutdown_timeout_seconds)
 
 
 async def log_handler_types(app: web.Application) -> None:
@@ -89,6 +92,8 @@ async def log_handler_types(app: web.Application) -> None:
 
 async def close_sockets(app: web.Application) -> None:
     """On shutdown every socket gets 1001 once the frame in hand has committed and replied."""
-    connections = app[TRACKER].connections()
+    tracker = app[TRACKER]
+    tracker.begin_shutdown()
+    connections = tracker.connections()
     wait = app[SETTINGS].shutdown_timeout_seconds
     await asyncio.gather(*(conn.finish_and_close(CLOSE_GOING_AWAY, "server shutting down", wait) for conn in connections))

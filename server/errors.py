@@ -10,9 +10,10 @@ from handlers.errors import HubbubError, ServiceUnavailable, ValidationFailed
 
 log = logging.getLogger(__name__)
 
-# The database is down, unreachable, restarting or overloaded (including lock wait timeouts
-# and deadlocks): a retry may well succeed.
-_UNAVAILABLE = (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError, ConnectionError, OSError)
+# The database is down, unreachable, restarting or overloaded (including lock wait timeouts,
+# deadlocks and an exhausted pool): a retry may well succeed. The drivers wrap their socket
+# errors in these, so a bare OSError is a fault of ours (a 500), not an outage.
+_UNAVAILABLE = (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError)
 
 
 def as_client_error(exc: BaseException, where: str) -> HubbubError:

@@ -36,12 +36,20 @@ class FramePipeline:
     async def process(self, ctx: Context, bucket: TokenBucket, msg_type: WSMsgType, payload: Any) -> str:
         """The serialized reply to one frame."""
         frame_id = type_name = None
+        # Every frame takes a token, unreadable ones included: the limit is on frames, and a
+        # client flooding garbage must not get around it.
+        # Over the limit, the reply is 429 whatever the frame held, with its id when readable.
+        wait = bucket.take()
         try:
-            if msg_type != WSMsgType.TEXT:
-                raise BadRequest("frames must be text holding one JSON object")
-            frame = _decode(payload)
-            frame_id = _frame_id(frame)
-            wait = bucket.take()
+            try:
+                if msg_type != WSMsgType.TEXT:
+                    raise BadRequest("frames must be text holding one JSON object")
+                frame = _decode(payload)
+                frame_id = _frame_id(frame)
+            except BadRequest:
+                if wait:
+                    raise RateLimited(wait, "rate limit exceeded, slow down") from None
+                raise
             if wait:
                 raise RateLimited(wait, "rate limit exceeded, slow down")
             type_name = frame.get("type")
@@ -50,11 +58,17 @@ class FramePipeline:
             if not isinstance(data, dict):
                 raise BadRequest("data must be an object")
             result = await handler.handle(ctx, schema.load(data))
+            if isinstance(result, Reply):
+                return reply_frame(frame_id, result.code, "ok", result.data)
+            # Serialized here, inside the try: a handler's data that is not JSON is its fault (500).
+            return reply_frame(frame_id, 200, "ok", result)
         except Exception as exc:  # noqa: BLE001 - every failure becomes a reply, the socket lives on
-            return error_frame(frame_id, as_client_error(exc, f"frame {type_name!r} of user {ctx.user_id}"))
-        if isinstance(result, Reply):
-            return reply_frame(frame_id, result.code, "ok", result.data)
-        return reply_frame(frame_id, 200, "ok", result)
+            error = as_client_error(exc, f"frame {type_name!r} of user {ctx.user_id}")
+            try:
+                return error_frame(frame_id, error)
+            except TypeError:  # an error whose data is not JSON (a plugin's): a fault of its own
+                log.exception("frame %r of user %s: error data is not JSON", type_name, ctx.user_id)
+                return error_frame(frame_id, HubbubError())
 
     def _resolve(self, type_name: Any) -> tuple[Handler, Schema]:
         if not isinstance(type_name, str):

@@ -10,6 +10,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import WSCloseCode, web
@@ -24,8 +25,22 @@ CLOSE_GOING_AWAY = WSCloseCode.GOING_AWAY  # 1001: server shutting down
 CLOSE_WAIT_SECONDS = 1.0
 
 
+@dataclass(frozen=True, slots=True)
+class _CloseFrame:
+    """Put in the queue in place of what was waiting there: the writer sends the close frame."""
+
+    code: int
+    message: str
+
+
 class Connection:
-    """One open socket of one user."""
+    """One open socket of one user.
+
+    Only the writer task ever writes to the socket, the close frame included: aiohttp's writes
+    share one "transport drained" future, so a second task writing while the first waits for a
+    slow reader would be woken, or cancelled, with it. The close frame goes out after the frame
+    the writer may be sending, nothing follows it, and a peer that takes neither within
+    CLOSE_WAIT_SECONDS is cut off."""
 
     def __init__(
         self, ws: web.WebSocketResponse, transport: asyncio.Transport | None, user_id: int, token_id: str, token_expires_at: int, queue_max: int
@@ -35,7 +50,7 @@ class Connection:
         self.token_id = token_id
         self.token_expires_at = token_expires_at
         self._transport = transport
-        self._queue: asyncio.Queue[str] = asyncio.Queue(queue_max)
+        self._queue: asyncio.Queue[str | _CloseFrame] = asyncio.Queue(queue_max)
         self._writer: asyncio.Task | None = None
         self._closing: asyncio.Task | None = None
         # Cleared while a frame is being handled, so shutdown can let it commit and reply.
@@ -64,8 +79,13 @@ class Connection:
 
     def close(self, code: int, message: str = "") -> None:
         """Close from any task without waiting; what is still queued is dropped."""
-        if self._closing is None:
-            self._closing = asyncio.create_task(self._close(code, message))
+        if self._closing is not None:
+            return
+        while not self._queue.empty():
+            self._queue.get_nowait()
+            self._queue.task_done()
+        self._queue.put_nowait(_CloseFrame(code, message))  # there is room: the queue was just emptied
+        self._closing = asyncio.create_task(self._close(code, message), name=f"ws-close-user-{self.user_id}")
 
     async def finish_and_close(self, code: int, message: str, wait_seconds: float) -> None:
         """Let the frame in hand finish and what is queued flush, within `wait_seconds`, then close."""
@@ -77,7 +97,11 @@ class Connection:
         await asyncio.shield(self._closing)
 
     async def stop_writer(self) -> None:
-        if self._writer is not None:
+        """The socket's reader is done. A close under way may finish (it is bounded in time);
+        otherwise the writer is stopped."""
+        if self._closing is not None:
+            await asyncio.shield(self._closing)
+        if self._writer is not None and not self._writer.done():
             self._writer.cancel()
             try:
                 await self._writer
@@ -88,27 +112,45 @@ class Connection:
         await self.idle.wait()
         await self._queue.join()
 
-    async def _write_forever(self) -> None:
+    async def _write_forever(self) -> bool:
+        """Write queued frames until the close frame: True once that is sent, False when the
+        peer is gone."""
         while True:
             frame = await self._queue.get()
             try:
+                if isinstance(frame, _CloseFrame):
+                    await self.ws.close(code=frame.code, message=frame.message.encode())
+                    return True
                 await self.ws.send_str(frame)
             except (ConnectionError, RuntimeError):
-                return  # the peer is gone; the reader notices and unregisters
+                return False  # the peer is gone; the reader notices and unregisters
             finally:
                 self._queue.task_done()
 
     async def _close(self, code: int, message: str) -> None:
-        if self._writer is not None:
-            self._writer.cancel()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + CLOSE_WAIT_SECONDS
+        closed = False
         try:
-            # A client that does not read may never answer the close handshake.
-            await asyncio.wait_for(self.ws.close(code=code, message=message.encode()), CLOSE_WAIT_SECONDS)
+            if self._writer is not None and not self._writer.done():
+                finished, _ = await asyncio.wait({self._writer}, timeout=CLOSE_WAIT_SECONDS)
+                closed = bool(finished) and not self._writer.cancelled() and self._writer.exception() is None and self._writer.result()
+            else:  # no writer (never started, or stopped): close from here
+                await asyncio.wait_for(self.ws.close(code=code, message=message.encode()), CLOSE_WAIT_SECONDS)
+                closed = True
+            # aiohttp ends with a graceful transport.close(), which waits for the unread backlog
+            # to be written: a peer that reads nothing would hold the connection forever.
+            while closed and self._backlog() and loop.time() < deadline:
+                await asyncio.sleep(0.05)
+            closed = closed and not self._backlog()
         except (TimeoutError, ConnectionError, RuntimeError):
             pass
         finally:
-            if self._transport is not None and not self.ws.closed:
+            if not closed and self._transport is not None:
                 self._transport.abort()
+
+    def _backlog(self) -> int:
+        return self._transport.get_write_buffer_size() if self._transport is not None else 0
 
 
 PresenceAudience = Callable[[int], Awaitable[list[int]]]
@@ -121,6 +163,8 @@ class ConnectionTracker:
         self._by_user: dict[int, set[Connection]] = {}
         self._last_seen: dict[int, int] = {}
         self.presence_audience: PresenceAudience | None = None
+        self._background: set[asyncio.Task] = set()
+        self._shutting_down = False
 
     def add(self, conn: Connection) -> bool:
         """Register a socket; True when it is the user's first (the user came online)."""
@@ -161,12 +205,45 @@ class ConnectionTracker:
                 if conn is not exclude:
                     conn.send_text(frame)
 
+    def announce_later(self, user_id: int, online: bool) -> None:
+        """Announce in a task of its own: a socket's handler may be cancelled (its peer left, the
+        server stops) and the announcement must not die with it. Nothing is announced once the
+        server is shutting down: every socket is going, and the database soon with them."""
+        if self._shutting_down or self.presence_audience is None:
+            return
+        task = asyncio.create_task(self._announce_safely(user_id, online), name=f"presence-{user_id}")
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _announce_safely(self, user_id: int, online: bool) -> None:
+        try:
+            await self.announce_presence(user_id, online)
+        except Exception:  # noqa: BLE001 - presence is best effort; the socket itself is fine
+            log.exception("presence of user %s could not be announced", user_id)
+
     async def announce_presence(self, user_id: int, online: bool) -> None:
         if self.presence_audience is None:
             return
         audience = await self.presence_audience(user_id)
+        if self.is_online(user_id) != online:
+            # The user came or went again while the audience was being looked up: this news is
+            # stale, and the announcement of the newer change is on its way.
+            return
         last_seen = None if online else self._last_seen.get(user_id)
         self.to_users(audience, "presence", {"user_id": user_id, "online": online, "last_seen": last_seen})
+
+    def begin_shutdown(self) -> None:
+        self._shutting_down = True
+
+    async def settle(self, timeout: float) -> None:
+        """Wait up to `timeout` for pending announcements, then cancel what is left."""
+        pending = set(self._background)
+        if pending:
+            _, late = await asyncio.wait(pending, timeout=timeout)
+            for task in late:
+                task.cancel()
+            if late:
+                await asyncio.wait(late)
 
     def close_token(self, token_id: str, code: int = CLOSE_POLICY, message: str = "token revoked") -> int:
         closing = [conn for conn in self.connections() if conn.token_id == token_id]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 from aiohttp import WSMsgType, web
@@ -30,7 +29,8 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
     _check_origin(request, settings.allowed_origins)
 
     ws = web.WebSocketResponse(
-        max_msg_size=settings.ws_max_frame_bytes,
+        # aiohttp refuses a message of exactly max_msg_size; the contract allows exactly the limit.
+        max_msg_size=settings.ws_max_frame_bytes + 1,
         compress=False,
         heartbeat=settings.ws_heartbeat_seconds,
     )
@@ -49,9 +49,9 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
     bucket = TokenBucket(settings.ws_rate_per_second, settings.ws_rate_burst)
     pipeline = app[PIPELINE]
     conn.start()
-    if tracker.add(conn):
-        await _announce(tracker, claims.user_id, online=True)
     try:
+        if tracker.add(conn):
+            tracker.announce_later(claims.user_id, online=True)
         async for msg in ws:
             if msg.type in (WSMsgType.TEXT, WSMsgType.BINARY) and not conn.closing:
                 conn.idle.clear()
@@ -61,16 +61,9 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
                     conn.idle.set()
     finally:
         if tracker.remove(conn):
-            await _announce(tracker, claims.user_id, online=False)
+            tracker.announce_later(claims.user_id, online=False)
         await conn.stop_writer()
     return ws
-
-
-async def _announce(tracker, user_id: int, *, online: bool) -> None:
-    try:
-        await tracker.announce_presence(user_id, online)
-    except Exception:  # noqa: BLE001 - presence is best effort; the socket itself is fine
-        log.exception("presence of user %s could not be announced", user_id)
 
 
 def _check_origin(request: web.Request, allowed: tuple[str, ...]) -> None:
@@ -87,8 +80,11 @@ def _check_origin(request: web.Request, allowed: tuple[str, ...]) -> None:
 
 
 def _same_origin(request: web.Request, origin: str) -> bool:
-    parsed = URL(origin)
-    return parsed.host is not None and f"{parsed.host}:{parsed.explicit_port or parsed.port}" == _host_with_port(request)
+    try:
+        parsed = URL(origin)
+        return parsed.host is not None and f"{parsed.host}:{parsed.explicit_port or parsed.port}" == _host_with_port(request)
+    except ValueError:  # an Origin or Host that is not a URL (bad port, bad IPv6 literal): not ours
+        return False
 
 
 def _host_with_port(request: web.Request) -> str:

@@ -96,8 +96,9 @@ async def app(settings: Settings, engine: AsyncEngine):
 
 
 @pytest.fixture
-async def client(aiohttp_client, app):
-    """A real server on a loopback port and an HTTP client for it."""
+async def client(app, aiohttp_client):
+    """A real server on a loopback port and an HTTP client for it. `app` comes first so the
+    server shuts down before its database is dropped."""
     return await aiohttp_client(app)
 
 
