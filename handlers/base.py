@@ -1,13 +1,15 @@
 """The handler API: what a socket frame type is made of. Built-in handlers and plugins are
 written the same way: a subclass of `Handler` with a `type`, a marshmallow `schema` for the
 frame's `data`, and an async `handle` that returns the reply's data (or a `Reply` to choose
-its code) or raises a `handlers.errors.HubbubError`."""
+its code) or raises a `handlers.errors.HubbubError`. PLUGINS.md is the guide."""
 
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from marshmallow import EXCLUDE, Schema
+from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from handlers.push import Pusher, Socket
@@ -30,7 +32,10 @@ class Reply:
 
 @dataclass(frozen=True, slots=True)
 class Context:
-    """Everything a handler may use. One per socket, made when it opens."""
+    """Everything a handler may use. One per socket, made when it opens.
+
+    `db` is the storage engine: `async with ctx.db.begin() as conn` is one transaction.
+    `services` are the server's own rules (what built-ins call); `push` reaches open sockets."""
 
     user_id: int
     socket: Socket
@@ -40,10 +45,29 @@ class Context:
     settings: Settings
     logger: logging.Logger
 
+    def push_to_users(self, user_ids: Iterable[int], event: str, data: Any) -> None:
+        """`{"type": event, "data": data}` to every open socket of these users."""
+        self.push.to_users(user_ids, event, data)
+
+    async def push_to_conversation(self, conversation_id: int, event: str, data: Any, *, skip_own_socket: bool = False) -> None:
+        """To every socket of every member; the calling socket too unless `skip_own_socket`."""
+        members = await self.services.conversations.member_ids_of(self.user_id, conversation_id)
+        self.push.to_users(members, event, data, exclude=self.socket if skip_own_socket else None)
+
+    async def require_member(self, conversation_id: int) -> dict:
+        """The ConversationVO as the caller sees it; NotFound (404) when not a member."""
+        return await self.services.conversations.get(self.user_id, conversation_id)
+
+    async def message(self, message_id: int) -> dict:
+        """The MessageVO of a message in one of the caller's conversations; else NotFound."""
+        return await self.services.messaging.visible_message(self.user_id, message_id)
+
 
 class Handler:
     type: ClassVar[str]
     schema: ClassVar[type[Schema]] = EmptySchema
+    # Tables of the plugin's own, created at startup when missing (PLUGINS.md).
+    tables: ClassVar[tuple[Table, ...]] = ()
 
     async def handle(self, ctx: Context, data: dict) -> Any:
         raise NotImplementedError

@@ -83,3 +83,10 @@ class ServiceUnavailable(HubbubError):
     def __init__(self, message: str | None = None, retry_after_seconds: float = 1) -> None:
         self.retry_after_seconds = retry_after_seconds
         super().__init__(message, {"retry_after_ms": int(retry_after_seconds * 1000)})
+
+
+class TimedOut(HubbubError):
+    """A plugin's handler or hook did not finish within `plugin_timeout_seconds`."""
+
+    code = GATEWAY_TIMEOUT
+    default_message = "the handler did not answer in time"

@@ -9,7 +9,8 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, replace
 from importlib.metadata import EntryPoint, entry_points
 
-from handlers.errors import FORBIDDEN, GATEWAY_TIMEOUT, UNPROCESSABLE, HubbubError
+from handlers.errors import FORBIDDEN, UNPROCESSABLE, HubbubError, TimedOut
+from settings import Settings
 
 ENTRY_POINT_GROUP = "hubbub.hooks"
 log = logging.getLogger(__name__)
@@ -42,11 +43,6 @@ class MessageRejected(HubbubError):
         self.code = code
 
 
-class HookTimedOut(HubbubError):
-    code = GATEWAY_TIMEOUT
-    default_message = "a message hook did not answer in time"
-
-
 class HookError(Exception):
     """A hook cannot be loaded; the message names it and its distribution."""
 
@@ -73,7 +69,7 @@ class PreSendHooks:
                 raise
             except TimeoutError:
                 log.error("message hook %s from %s timed out after %ss", hook.name, hook.origin, self._timeout)
-                raise HookTimedOut() from None
+                raise TimedOut("a message hook did not answer in time") from None
             except Exception as exc:
                 log.exception("message hook %s from %s failed", hook.name, hook.origin)
                 raise HubbubError() from exc
@@ -85,12 +81,13 @@ class PreSendHooks:
         return message
 
 
-def load_hooks(points: Iterable[EntryPoint] | None = None, *, disabled: Iterable[str] = ()) -> list[NamedHook]:
+def load_hooks(settings: Settings, points: Iterable[EntryPoint] | None = None) -> list[NamedHook]:
+    """The hooks the settings ask for (`hooks_disabled`, `plugins_autoload`, `plugins_enabled`),
+    in name order."""
     points = entry_points(group=ENTRY_POINT_GROUP) if points is None else points
-    skip = set(disabled)
     hooks = []
     for point in sorted(points, key=lambda p: p.name):
-        if point.name in skip:
+        if point.name in settings.hooks_disabled or not (settings.plugins_autoload or point.name in settings.plugins_enabled):
             continue
         origin = point.dist.name if point.dist is not None else point.value
         try:

@@ -9,9 +9,10 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from handlers.registry import HandlerRegistry, default_registry
+from handlers.hooks import PreSendHooks, load_hooks
+from handlers.registry import HandlerRegistry, registry_from_settings
 from handlers.services import Services
-from server.keys import DB, PIPELINE, REGISTRY, SERVICES, SETTINGS, TRACKER
+from server.keys import DB, HOOKS, PIPELINE, REGISTRY, SERVICES, SETTINGS, TRACKER
 from server.middleware import auth_middleware, error_middleware
 from server.pipeline import FramePipeline
 from server.routes import auth, client, conversations, files, messages, meta, users
@@ -29,12 +30,16 @@ JSON_BODY_MAX_BYTES = 1024 * 1024
 TOKEN_SWEEP_SECONDS = 5.0
 
 
-def create_app(settings: Settings, registry: HandlerRegistry | None = None) -> web.Application:
-    registry = registry if registry is not None else default_registry()
+def create_app(settings: Settings, registry: HandlerRegistry | None = None, hooks: PreSendHooks | None = None) -> web.Application:
+    """The application. Handlers and hooks come from the installed entry points as the settings
+    select them, unless given; a plugin that cannot be loaded raises RegistryError/HookError."""
+    registry = registry if registry is not None else registry_from_settings(settings)
+    hooks = hooks if hooks is not None else PreSendHooks(load_hooks(settings), settings.plugin_timeout_seconds)
     app = web.Application(middlewares=[error_middleware, auth_middleware], client_max_size=JSON_BODY_MAX_BYTES)
     app[SETTINGS] = settings
     app[REGISTRY] = registry
-    app[PIPELINE] = FramePipeline(registry)
+    app[PIPELINE] = FramePipeline(registry, settings.plugin_timeout_seconds)
+    app[HOOKS] = hooks
     app[TRACKER] = ConnectionTracker()
     for module_routes in (auth.routes, users.routes, conversations.routes, messages.routes, files.routes, meta.routes, websocket_routes, client.routes):
         app.router.add_routes(module_routes)
@@ -49,13 +54,17 @@ def create_app(settings: Settings, registry: HandlerRegistry | None = None) -> w
 
 async def database(app: web.Application) -> AsyncIterator[None]:
     app[DB] = create_engine(app[SETTINGS].database_url)
+    plugin_tables = [table for registered in app[REGISTRY].handlers() for table in registered.handler.tables]
+    if plugin_tables:
+        async with app[DB].begin() as conn:
+            await conn.run_sync(lambda sync_conn: [table.create(sync_conn, checkfirst=True) for table in plugin_tables])
     yield
     await app[DB].dispose()
 
 
 async def services(app: web.Application) -> AsyncIterator[None]:
     tracker = app[TRACKER]
-    app[SERVICES] = Services.build(app[DB], app[SETTINGS], tracker, LocalBlobStore(app[SETTINGS].upload_dir))
+    app[SERVICES] = Services.build(app[DB], app[SETTINGS], tracker, LocalBlobStore(app[SETTINGS].upload_dir), app[HOOKS])
     tracker.presence_audience = app[SERVICES].conversations.presence_audience
     yield
     tracker.presence_audience = None
@@ -88,6 +97,8 @@ async def token_sweeper(app: web.Application) -> AsyncIterator[None]:
 async def log_handler_types(app: web.Application) -> None:
     for type_name, origin in app[REGISTRY].types().items():
         log.info("socket frame type %s from %s", type_name, origin)
+    for hook in app[HOOKS].hooks:
+        log.info("message hook %s from %s", hook.name, hook.origin)
 
 
 async def close_sockets(app: web.Application) -> None:

@@ -8,6 +8,9 @@ import sys
 from aiohttp import web
 from sqlalchemy.engine import make_url
 
+from handlers.hooks import HookError
+from migrations import upgrade
+from handlers.registry import RegistryError
 from server.access_log import RedactingAccessLogger
 from server.app import create_app
 from settings import SettingsError, load_settings
@@ -30,8 +33,6 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
-    from migrations import upgrade
-
     if args.command == "migrate":
         upgrade(settings.database_url)
         return 0
@@ -39,8 +40,13 @@ def main(argv: list[str] | None = None) -> int:
         # The embedded database migrates itself so that `hubbub serve` works with nothing else.
         upgrade(settings.database_url)
     _use_uvloop()
+    try:
+        app = create_app(settings)
+    except (RegistryError, HookError) as exc:
+        print(f"hubbub: cannot load a plugin: {exc}", file=sys.stderr)
+        return 2
     web.run_app(
-        create_app(settings),
+        app,
         host=settings.host,
         port=settings.port,
         access_log_class=RedactingAccessLogger,

@@ -3,6 +3,7 @@
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from handlers.hooks import PreSendHooks
 from handlers.registry import HandlerRegistry
 from handlers.services import Services
 from handlers.services.tokens import TokenClaims
@@ -16,5 +17,6 @@ SERVICES = web.AppKey("services", Services)
 TRACKER = web.AppKey("tracker", ConnectionTracker)
 REGISTRY = web.AppKey("registry", HandlerRegistry)
 PIPELINE = web.AppKey("pipeline", FramePipeline)
+HOOKS = web.AppKey("hooks", PreSendHooks)
 
 CLAIMS = web.RequestKey("claims", TokenClaims)

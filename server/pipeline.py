@@ -4,15 +4,14 @@ so the socket stays open whatever the frame held."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
 from aiohttp import WSMsgType
-from marshmallow import Schema
-
-from handlers.base import Context, Handler, Reply
-from handlers.errors import BadRequest, HubbubError, RateLimited
-from handlers.registry import HandlerRegistry
+from handlers.base import Context, Reply
+from handlers.errors import BadRequest, HubbubError, RateLimited, TimedOut
+from handlers.registry import HandlerRegistry, Registered
 from server.errors import as_client_error
 from server.json import JSONDecodeError, dumps, loads
 from server.rate_limit import TokenBucket
@@ -29,13 +28,13 @@ def error_frame(frame_id: Any, error: HubbubError) -> str:
 
 
 class FramePipeline:
-    def __init__(self, registry: HandlerRegistry) -> None:
+    def __init__(self, registry: HandlerRegistry, plugin_timeout_seconds: float) -> None:
         self._registry = registry
-        self._schemas: dict[str, Schema] = {}
+        self._plugin_timeout = plugin_timeout_seconds
 
     async def process(self, ctx: Context, bucket: TokenBucket, msg_type: WSMsgType, payload: Any) -> str:
         """The serialized reply to one frame."""
-        frame_id = type_name = None
+        frame_id = type_name = registered = None
         # Every frame takes a token, unreadable ones included: the limit is on frames, and a
         # client flooding garbage must not get around it.
         # Over the limit, the reply is 429 whatever the frame held, with its id when readable.
@@ -53,33 +52,42 @@ class FramePipeline:
             if wait:
                 raise RateLimited(wait, "rate limit exceeded, slow down")
             type_name = frame.get("type")
-            handler, schema = self._resolve(type_name)
+            registered = self._resolve(type_name)
             data = frame.get("data", {})
             if not isinstance(data, dict):
                 raise BadRequest("data must be an object")
-            result = await handler.handle(ctx, schema.load(data))
+            result = await self._run(registered, ctx, registered.schema.load(data))
             if isinstance(result, Reply):
                 return reply_frame(frame_id, result.code, "ok", result.data)
             # Serialized here, inside the try: a handler's data that is not JSON is its fault (500).
             return reply_frame(frame_id, 200, "ok", result)
         except Exception as exc:  # noqa: BLE001 - every failure becomes a reply, the socket lives on
-            error = as_client_error(exc, f"frame {type_name!r} of user {ctx.user_id}")
+            origin = f" from {registered.origin}" if registered is not None else ""
+            error = as_client_error(exc, f"frame {type_name!r}{origin} of user {ctx.user_id}")
             try:
                 return error_frame(frame_id, error)
             except TypeError:  # an error whose data is not JSON (a plugin's): a fault of its own
                 log.exception("frame %r of user %s: error data is not JSON", type_name, ctx.user_id)
                 return error_frame(frame_id, HubbubError())
 
-    def _resolve(self, type_name: Any) -> tuple[Handler, Schema]:
+    def _resolve(self, type_name: Any) -> Registered:
         if not isinstance(type_name, str):
             raise BadRequest("type must be a string")
-        handler = self._registry.get(type_name)
-        if handler is None:
+        registered = self._registry.get(type_name)
+        if registered is None:
             raise BadRequest(f"unknown type {type_name[:64]!r}")
-        schema = self._schemas.get(type_name)
-        if schema is None:
-            schema = self._schemas[type_name] = handler.schema()
-        return handler, schema
+        return registered
+
+    async def _run(self, registered: Registered, ctx: Context, data: dict) -> Any:
+        """Built-ins run to the end (a send cut off mid-commit would leave the client unsure);
+        a plugin gets `plugin_timeout_seconds`."""
+        if registered.builtin:
+            return await registered.handler.handle(ctx, data)
+        try:
+            return await asyncio.wait_for(registered.handler.handle(ctx, data), self._plugin_timeout)
+        except TimeoutError:
+            log.error("handler %r from %s timed out after %ss", registered.handler.type, registered.origin, self._plugin_timeout)
+            raise TimedOut() from None
 
 
 def _decode(payload: str) -> dict:

@@ -11,7 +11,7 @@ import pytest
 
 from handlers.base import Context, Handler
 from handlers.ping import PingHandler
-from handlers.registry import ENTRY_POINT_GROUP, HandlerRegistry, RegistryError, default_registry, load_entry_points
+from handlers.registry import ENTRY_POINT_GROUP, HandlerRegistry, RegistryError, load_entry_points, registry_from_settings
 from server.app import create_app
 
 BUILT_INS = {"history", "mark_read", "ping", "recall", "send_message", "typing"}
@@ -63,10 +63,10 @@ class FakePoint:
         return self._target
 
 
-def test_built_ins_come_from_the_hubbub_entry_points():
-    registry = default_registry()
+def test_built_ins_come_from_the_hubbub_entry_points(settings):
+    registry = registry_from_settings(settings)
     assert registry.types() == {name: "hubbub" for name in BUILT_INS}
-    assert isinstance(registry.get("ping"), PingHandler)
+    assert isinstance(registry.get("ping").handler, PingHandler)
     assert registry.get("nope") is None
 
 
@@ -87,7 +87,7 @@ def test_duplicate_type_is_an_error_naming_both_origins():
     message = str(failure.value)
     assert "'ping'" in message and "hubbub" in message and "acme-plugin" in message
     # The first registration stands: no silent override.
-    assert isinstance(registry.get("ping"), PingHandler)
+    assert isinstance(registry.get("ping").handler, PingHandler)
     assert registry.types() == {"ping": "hubbub"}
 
 
@@ -97,7 +97,7 @@ def test_a_plugin_entry_point_duplicating_a_built_in_fails_startup():
     with pytest.raises(RegistryError) as failure:
         load_entry_points(registry, [FakePoint("ping", PluginPing, dist="acme-plugin")])
     assert "hubbub" in str(failure.value) and "acme-plugin" in str(failure.value)
-    assert isinstance(registry.get("ping"), PingHandler)
+    assert isinstance(registry.get("ping").handler, PingHandler)
 
 
 def test_duplicate_among_plugins_names_both():
@@ -171,11 +171,11 @@ def test_entry_point_objects_from_importlib_work():
     point = EntryPoint(name="acme.echo", value=f"{Echo.__module__}:Echo", group=ENTRY_POINT_GROUP)
     registry = HandlerRegistry()
     load_entry_points(registry, [point])
-    assert isinstance(registry.get("acme.echo"), Echo)
+    assert isinstance(registry.get("acme.echo").handler, Echo)
 
 
 def test_app_uses_the_registry_it_is_given(settings):
-    registry = default_registry()
+    registry = registry_from_settings(settings)
     registry.add(Echo, origin="tests")
     app = create_app(settings, registry=registry)
     from server.keys import REGISTRY

@@ -173,6 +173,12 @@ class ConversationService:
             await conversation_store.delete_conversation(conn, conversation_id)
         self._pusher.to_users(audience, "conversation.deleted", {"conversation_id": conversation_id})
 
+    async def member_ids_of(self, user_id: int, conversation_id: int) -> list[int]:
+        """Member ids of a conversation `user_id` belongs to; 404 otherwise."""
+        async with self._db.connect() as conn:
+            await require_member(conn, conversation_id, user_id)
+            return await conversation_store.member_ids(conn, conversation_id)
+
     async def members(self, user_id: int, conversation_id: int) -> list[dict]:
         async with self._db.connect() as conn:
             await require_member(conn, conversation_id, user_id)

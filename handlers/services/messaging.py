@@ -169,6 +169,13 @@ class MessagingService:
         self._pusher.to_users(audience, "message.recalled", {"conversation_id": message.conversation_id, "message_id": message_id, "seq": message.seq})
         return recalled
 
+    async def visible_message(self, user_id: int, message_id: int) -> dict:
+        async with self._db.connect() as conn:
+            message = await message_store.get_message(conn, message_id)
+            if message is None or await conversation_store.get_membership(conn, message.conversation_id, user_id) is None:
+                raise NotFound("no such message")
+        return message_vo(message)
+
     async def history(self, user_id: int, conversation_id: int, *, before: int | None, after: int | None, limit: int | None) -> list[dict]:
         limit = self._settings.history_max_limit if limit is None else limit
         errors = {}

@@ -1,0 +1,1 @@
+"""An example Hubbub plugin: reactions and a profanity hook."""
