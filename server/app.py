@@ -67,6 +67,7 @@ async def services(app: web.Application) -> AsyncIterator[None]:
     app[SERVICES] = Services.build(app[DB], app[SETTINGS], tracker, LocalBlobStore(app[SETTINGS].upload_dir), app[HOOKS])
     tracker.presence_audience = app[SERVICES].conversations.presence_audience
     yield
+    await app[SERVICES].messaging.close()
     tracker.presence_audience = None
 
 

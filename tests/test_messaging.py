@@ -265,3 +265,24 @@ async def test_replying_marks_the_peers_messages_read(users):
     # Nothing of Alice's was unread any more: a second reply sends no receipt.
     await b.request("send_message", {"receiver_id": alice.id, "content": "and more"})
     await a.no_event("message.read")
+
+
+async def test_concurrent_sends_share_commits(users, app):
+    """Group commit: sends that queue while a transaction commits go out in the next one."""
+    from sqlalchemy import event
+
+    from server.keys import DB
+
+    commits = []
+    event.listen(app[DB].sync_engine, "commit", lambda conn: commits.append(1))
+    alice, bob = await users.make("alice"), await users.make("bob")
+    senders = [await alice.connect() for _ in range(10)]
+    commits.clear()
+
+    async def five(socket, i):
+        return [await socket.request("send_message", {"receiver_id": bob.id, "content": f"m{i}-{j}"}) for j in range(5)]
+
+    replies = [reply for batch in await asyncio.gather(*(five(s, i) for i, s in enumerate(senders))) for reply in batch]
+    assert sorted(r["data"]["seq"] for r in replies) == list(range(1, 51))
+    # Only writes commit (reads end in a rollback); one transaction per message would be 50.
+    assert len(commits) < 50, len(commits)

@@ -152,3 +152,68 @@ async def test_group_membership_and_partners(engine, two_users):
         assert await conversation_store.get_membership(conn, group.id, carol) is None
         await conversation_store.delete_conversation(conn, group.id)
         assert await conversation_store.get_conversation(conn, group.id) is None
+
+
+async def make_group(engine, owner, members, name="g"):
+    async with engine.begin() as conn:
+        return await conversation_store.create_group(conn, owner_id=owner, name=name, member_ids=members)
+
+
+async def test_append_batch_assigns_seqs_in_batch_order_per_conversation(engine, two_users):
+    alice, bob = two_users
+    async with engine.begin() as conn:
+        direct, _ = await conversation_store.get_or_create_direct(conn, alice, bob)
+    group = await make_group(engine, alice, [bob])
+    await send(engine, group.id, bob, "before the batch")
+    batch = [
+        NewMessage(direct.id, alice, None, "d1", 1, None),
+        NewMessage(group.id, alice, None, "g2", 1, "cid-1"),
+        NewMessage(direct.id, bob, None, "d2", 1, None),
+        NewMessage(group.id, bob, None, "g3", 1, None),
+        NewMessage(direct.id, alice, None, "d3", 1, None),
+    ]
+    async with engine.begin() as conn:
+        appended = await message_store.append_batch(conn, batch)
+    assert [(a.row["conversation_id"], a.row["seq"], a.row["content"]) for a in appended] == [
+        (direct.id, 1, "d1"), (group.id, 2, "g2"), (direct.id, 2, "d2"), (group.id, 3, "g3"), (direct.id, 3, "d3")
+    ]
+    assert [a.row["receiver_id"] for a in appended] == [bob, None, alice, None, bob]
+    # bob's marker in the group was 1 (his own message) when his batch message came in.
+    assert appended[3].previous_read_seq == 1
+    async with engine.connect() as conn:
+        for a in appended:
+            stored = await message_store.get_message(conn, a.row["id"])
+            assert (stored.conversation_id, stored.seq, stored.content) == (a.row["conversation_id"], a.row["seq"], a.row["content"])
+        assert (await conversation_store.get_conversation(conn, direct.id)).last_seq == 3
+        assert (await conversation_store.get_membership(conn, direct.id, alice)).last_read_seq == 3
+        assert (await conversation_store.get_membership(conn, direct.id, bob)).last_read_seq == 2
+        assert (await conversation_store.get_membership(conn, group.id, alice)).last_read_seq == 2
+        assert (await message_store.find_by_client_msg_id(conn, alice, "cid-1")).seq == 2
+
+
+async def test_append_batch_refuses_non_members_before_writing(engine, two_users):
+    alice, bob = two_users
+    async with engine.begin() as conn:
+        carol = (await user_store.insert_user(conn, username="carol", email="c@example.com", password_hash="x", nickname=None)).id
+    group = await make_group(engine, alice, [bob])
+    with pytest.raises(message_store.NotMembers) as refused:
+        async with engine.begin() as conn:
+            await message_store.append_batch(conn, [NewMessage(group.id, alice, None, "ok", 1, None), NewMessage(group.id, carol, None, "no", 1, None)])
+    assert refused.value.pairs == {(group.id, carol)}
+    async with engine.connect() as conn:
+        assert (await conversation_store.get_conversation(conn, group.id)).last_seq == 0
+        assert (await conn.execute(select(messages.c.id))).first() is None
+
+
+async def test_batches_and_single_appends_interleave_without_gaps(engine, two_users):
+    alice, bob = two_users
+    group = await make_group(engine, alice, [bob])
+
+    async def batch(n):
+        async with engine.begin() as conn:
+            await message_store.append_batch(conn, [NewMessage(group.id, (alice, bob)[i % 2], None, f"b{n}-{i}", 1, None) for i in range(5)])
+
+    await asyncio.gather(*(batch(n) for n in range(4)), *(send(engine, group.id, alice, f"s{i}") for i in range(6)))
+    async with engine.connect() as conn:
+        seqs = [row.seq for row in (await conn.execute(select(messages.c.seq).order_by(messages.c.seq))).all()]
+    assert seqs == list(range(1, 27))

@@ -19,6 +19,7 @@ from storage import users as user_store
 from storage.tables import CONVERSATION_DIRECT, CONVERSATION_GROUP, ROLE_OWNER
 
 NO_SUCH_CONVERSATION = "no such conversation"
+DIRECT_CACHE_MAX = 200_000
 
 
 async def require_member(conn: AsyncConnection, conversation_id: int, user_id: int, *, lock: bool = False) -> Row:
@@ -35,6 +36,9 @@ class ConversationService:
         self._db = db
         self._settings = settings
         self._pusher = pusher
+        # (lower user id, higher user id) → direct conversation id. A direct conversation is
+        # never deleted and its two members never change, so an entry can never go stale.
+        self._direct_ids: dict[tuple[int, int], int] = {}
 
     def recall_window(self, conversation: Any) -> int:
         """The conversation's own window when its owner set one (0 switches recall off)."""
@@ -122,18 +126,28 @@ class ConversationService:
 
     async def ensure_direct(self, user_id: int, peer_id: int) -> int:
         """The id of the direct conversation with `peer_id`, created (and announced) when missing.
-        A send path: one query when the conversation exists."""
+        On the send path: no query once this process has seen the pair."""
+        pair = (min(user_id, peer_id), max(user_id, peer_id))
+        known = self._direct_ids.get(pair)
+        if known is not None:
+            return known
         async with self._db.connect() as conn:
             existing = await conversation_store.find_direct(conn, user_id, peer_id)
         if existing is not None:
-            return existing.id
+            return self._remember_direct(pair, existing.id)
         async with self._db.begin() as conn:
             if await user_store.get_user(conn, peer_id) is None:
                 raise NotFound("no such user")
             conversation, created = await conversation_store.get_or_create_direct(conn, user_id, peer_id)
             views = await self.views(conn, conversation.id) if created else {}
         self.push_views(views, "conversation.created")
-        return conversation.id
+        return self._remember_direct(pair, conversation.id)
+
+    def _remember_direct(self, pair: tuple[int, int], conversation_id: int) -> int:
+        if len(self._direct_ids) >= DIRECT_CACHE_MAX:
+            self._direct_ids.clear()
+        self._direct_ids[pair] = conversation_id
+        return conversation_id
 
     async def create_group(self, owner_id: int, name: str, member_ids: list[int]) -> dict:
         wanted = sorted(set(member_ids) | {owner_id})

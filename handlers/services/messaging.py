@@ -3,16 +3,15 @@ the REST views. Every push happens after the transaction that it reports has com
 
 from datetime import timedelta
 
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from handlers.errors import Conflict, Forbidden, NotFound, PayloadTooLarge, ValidationFailed
 from handlers.hooks import OutgoingMessage, PreSendHooks
-from handlers.objects import direct_peer_id, message_vo
+from handlers.objects import message_vo
 from handlers.push import Pusher, Socket
 from handlers.services.conversations import ConversationService, require_member
-from handlers.services.files import file_reference, referenced_file_id, shareable_file
-from handlers.services.keyed_lock import KeyedLock
+from handlers.services.files import referenced_file_id
+from handlers.services.message_writer import DuplicateClientId, MessageWriter
 from settings import Settings
 from storage import conversations as conversation_store
 from storage import messages as message_store
@@ -30,7 +29,7 @@ class MessagingService:
         self._pusher = pusher
         self._conversations = conversations
         self._hooks = hooks if hooks is not None else PreSendHooks()
-        self._push_order = KeyedLock()
+        self._writer = MessageWriter(db, pusher)
 
     async def send(
         self,
@@ -50,6 +49,11 @@ class MessagingService:
             raise PayloadTooLarge(f"content is longer than {self._settings.message_max_chars} characters")
         if receiver_id is not None and receiver_id == sender_id:
             raise ValidationFailed({"receiver_id": ["a direct message needs another user"]})
+        if conversation_id is not None:
+            # The one authorization rule, before anything else sees the message; the writer
+            # checks again under the conversation's lock, for a removal racing this send.
+            async with self._db.connect() as conn:
+                await require_member(conn, conversation_id, sender_id)
         if self._hooks.hooks:
             content = await self._run_hooks(sender_id, conversation_id, receiver_id, content, msg_type)
         if client_msg_id is not None:
@@ -58,65 +62,21 @@ class MessagingService:
                 return repeated, False
         if receiver_id is not None:
             conversation_id = await self._conversations.ensure_direct(sender_id, receiver_id)
-        # The database's row lock already orders the commits of one conversation; holding this
-        # lock until the push also delivers `message.new` in seq order, so a client that resumes
-        # from the highest seq it saw never skips one.
-        async with self._push_order.hold(conversation_id):
-            try:
-                row, audience, read_peer_messages = await self._store(sender_id, conversation_id, content, msg_type, client_msg_id)
-            except IntegrityError:
-                if client_msg_id is None:
-                    raise
-                # A concurrent resend with the same client_msg_id committed first.
-                repeated = await self._repeated(sender_id, client_msg_id, conversation_id, None, content, msg_type)
-                if repeated is None:
-                    raise
-                return repeated, False
-            vo = message_vo(row)
-            self._pusher.to_users(audience, "message.new", vo, exclude=origin)
-            if read_peer_messages:
-                read = {"conversation_id": conversation_id, "user_id": sender_id, "last_read_seq": row["seq"]}
-                self._pusher.to_users(audience, "message.read", read, exclude=origin)
-        return vo, True
+        new = NewMessage(conversation_id, sender_id, None, content, msg_type, client_msg_id)
+        try:
+            return await self._writer.write(new, origin)
+        except DuplicateClientId:
+            repeated = await self._repeated(sender_id, client_msg_id, conversation_id, None, content, msg_type)
+            if repeated is None:
+                raise
+            return repeated, False
 
-    async def _store(
-        self, sender_id: int, conversation_id: int, content: str, msg_type: int, client_msg_id: str | None
-    ) -> tuple[dict, list[int], bool]:
-        """Append the message in one transaction. Returns the stored row, who should see it, and
-        whether replying marked the peer's earlier direct messages read (sending moves the
-        sender's read marker to its own message, and direct messages up to a marker are read)."""
-        async with self._db.begin() as conn:
-            conversation = await require_member(conn, conversation_id, sender_id, lock=True)
-            file_id = None
-            if msg_type != MSG_TEXT:
-                shared = await shareable_file(conn, sender_id, content, msg_type)
-                file_id, content = shared.id, file_reference(shared)
-            row = await message_store.append_message(
-                conn,
-                NewMessage(
-                    conversation_id=conversation.id,
-                    sender_id=sender_id,
-                    receiver_id=direct_peer_id(conversation, sender_id),
-                    content=content,
-                    msg_type=msg_type,
-                    client_msg_id=client_msg_id,
-                    file_id=file_id,
-                ),
-            )
-            read_peer_messages = False
-            if conversation.type == CONVERSATION_DIRECT:
-                audience = [conversation.direct_low_id, conversation.direct_high_id]
-                if conversation.last_read_seq < row["seq"] - 1:
-                    read_peer_messages = await message_store.mark_direct_read(conn, conversation.id, sender_id, row["seq"]) > 0
-            else:
-                audience = await conversation_store.member_ids(conn, conversation.id)
-        return row, audience, read_peer_messages
+    async def close(self) -> None:
+        await self._writer.close()
 
     async def _run_hooks(self, sender_id: int, conversation_id: int | None, receiver_id: int | None, content: str, msg_type: int) -> str:
-        """Hooks see only messages the sender may send, and their result obeys the same limit."""
-        if conversation_id is not None:
-            async with self._db.connect() as conn:
-                await require_member(conn, conversation_id, sender_id)
+        """Hooks see only messages the sender may send (checked before), and their result obeys
+        the same limit."""
         outgoing = await self._hooks.apply(OutgoingMessage(sender_id, conversation_id, receiver_id, content, msg_type))
         if len(outgoing.content) > self._settings.message_max_chars:
             raise PayloadTooLarge(f"content is longer than {self._settings.message_max_chars} characters")
