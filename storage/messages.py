@@ -144,11 +144,10 @@ class NotMembers(Exception):
 _ids = bindparam("ids", expanding=True)
 _pairs = bindparam("pairs", expanding=True)
 _keys = bindparam("keys", expanding=True)
-_ADVANCE = (
-    update(conversations)
-    .where(conversations.c.id.in_(_ids))
-    .values(last_seq=conversations.c.last_seq + bindparam("count"), updated_at=bindparam("now"))
-)
+# One statement takes every row lock of the batch, in primary key order, so two batches (of
+# this process or another) always lock in the same order and cannot deadlock.
+_LOCK = update(conversations).where(conversations.c.id.in_(_ids)).values(updated_at=bindparam("now"))
+_ADVANCE = update(conversations).where(conversations.c.id.in_(_ids)).values(last_seq=conversations.c.last_seq + bindparam("count"))
 _CONVERSATIONS = select(
     conversations.c.id, conversations.c.type, conversations.c.direct_low_id, conversations.c.direct_high_id, conversations.c.last_seq
 ).where(conversations.c.id.in_(_ids))
@@ -162,20 +161,24 @@ async def append_batch(conn: AsyncConnection, batch: list[NewMessage]) -> list[B
     """Store several text messages in one transaction: what `append_message` does for one, in
     a fixed number of statements whatever the batch size (group commit).
 
-    Conversations are locked in id order (one UPDATE per distinct message count), so batches
-    of other processes cannot deadlock with this one. Within a conversation, seqs follow the
-    batch's order. Raises NotMembers, before anything is inserted, when a sender is not a
+    Conversations are locked in id order by one UPDATE, then advanced by one UPDATE per
+    distinct message count. Within a conversation, seqs follow the batch's order. Raises NotMembers, before anything is inserted, when a sender is not a
     member; the caller rolls back and retries without those messages."""
     now = utc_now()
     per_conversation: dict[int, int] = {}
     for new in batch:
         per_conversation[new.conversation_id] = per_conversation.get(new.conversation_id, 0) + 1
+    await conn.execute(_LOCK, {"ids": sorted(per_conversation), "now": now})
     by_count: dict[int, list[int]] = {}
     for conversation_id, count in sorted(per_conversation.items()):
         by_count.setdefault(count, []).append(conversation_id)
     for count, ids in sorted(by_count.items()):
-        await conn.execute(_ADVANCE, {"ids": ids, "count": count, "now": now})
-    found = {row.id: row for row in await conn.execute(_CONVERSATIONS, {"ids": list(per_conversation)})}
+        await conn.execute(_ADVANCE, {"ids": ids, "count": count})
+    found: dict[int, BatchConversation] = {}
+    last_seqs: dict[int, int] = {}
+    for row in await conn.execute(_CONVERSATIONS, {"ids": list(per_conversation)}):
+        found[row.id] = BatchConversation(row.type, row.direct_low_id, row.direct_high_id)
+        last_seqs[row.id] = row.last_seq
 
     pairs = {(new.conversation_id, new.sender_id) for new in batch}
     markers = {(row.conversation_id, row.user_id): row.last_read_seq for row in await conn.execute(_MEMBERSHIPS, {"pairs": list(pairs)})}
@@ -183,7 +186,7 @@ async def append_batch(conn: AsyncConnection, batch: list[NewMessage]) -> list[B
     if strangers:
         raise NotMembers(strangers)
 
-    next_seq = {conversation_id: found[conversation_id].last_seq - count + 1 for conversation_id, count in per_conversation.items()}
+    next_seq = {conversation_id: last_seqs[conversation_id] - count + 1 for conversation_id, count in per_conversation.items()}
     rows = []
     for new in batch:
         seq = next_seq[new.conversation_id]
@@ -214,14 +217,13 @@ async def append_batch(conn: AsyncConnection, batch: list[NewMessage]) -> list[B
 
     result = []
     for row in rows:
-        conversation = found[row["conversation_id"]]
         pair = (row["conversation_id"], row["sender_id"])
-        result.append(BatchAppended(row, BatchConversation(conversation.type, conversation.direct_low_id, conversation.direct_high_id), markers[pair]))
+        result.append(BatchAppended(row, found[row["conversation_id"]], markers[pair]))
         markers[pair] = max(markers[pair], row["seq"])
     return result
 
 
-def _direct_peer(conversation: Row, sender_id: int) -> int | None:
+def _direct_peer(conversation: BatchConversation, sender_id: int) -> int | None:
     if conversation.direct_low_id is None:
         return None
     return conversation.direct_high_id if conversation.direct_low_id == sender_id else conversation.direct_low_id

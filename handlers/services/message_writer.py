@@ -1,10 +1,12 @@
 """The one place messages are committed and announced: group commit.
 
-Every send in the process is queued here and written by one task. While a transaction commits,
-new sends queue up; the next transaction takes all of them (up to MAX_BATCH), so under load
-one COMMIT and a fixed number of statements carry many messages, and at low load a message
-waits for nobody. After each commit the writer pushes `message.new` in seq order and only
-then answers the senders: commit before reply, pushes in order, seqs gapless (storage)."""
+Every send in the process is queued here. While a transaction commits, new sends queue up; the
+next transaction takes all of them (up to MAX_BATCH), so under load one COMMIT and a fixed
+number of statements carry many messages, and at low load a message waits for nobody. Up to
+IN_FLIGHT transactions run at once, so one batch's Python work overlaps the other's database
+round trips. After a commit, and after the batch before it has pushed, a batch pushes
+`message.new` in seq order and only then answers its senders: commit before reply, pushes in
+commit order, seqs gapless (storage)."""
 
 from __future__ import annotations
 
@@ -29,6 +31,7 @@ from storage.tables import CONVERSATION_DIRECT, MSG_TEXT
 log = logging.getLogger(__name__)
 
 MAX_BATCH = 256
+IN_FLIGHT = 2
 
 
 @dataclass(slots=True)
@@ -50,6 +53,14 @@ class DuplicateClientId(Exception):
     """This send's client_msg_id was committed by a racing resend; the caller answers with it."""
 
 
+@dataclass(slots=True)
+class Committed:
+    send: QueuedSend
+    row: dict
+    audience: list[int]
+    read_peer_messages: bool
+
+
 class MessageWriter:
     def __init__(self, db: AsyncEngine, pusher: Pusher) -> None:
         self._db = db
@@ -57,6 +68,8 @@ class MessageWriter:
         self._queue: deque[QueuedSend] = deque()
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task | None = None
+        self._slots = asyncio.Semaphore(IN_FLIGHT)
+        self._units: set[asyncio.Task] = set()
 
     async def write(self, new: NewMessage, origin: Socket | None) -> tuple[dict, bool]:
         """Queue a message and wait until it is committed and pushed: (MessageVO, True)."""
@@ -68,8 +81,8 @@ class MessageWriter:
         return await done
 
     async def close(self) -> None:
-        """Finish what is queued, then stop (the app does this before closing the database)."""
-        while self._queue and self._task is not None and not self._task.done():
+        """Finish what is queued and in flight, then stop (before the database closes)."""
+        while (self._queue or self._units) and self._task is not None and not self._task.done():
             await asyncio.sleep(0.01)
         if self._task is not None:
             self._task.cancel()
@@ -79,34 +92,46 @@ class MessageWriter:
                 pass
 
     async def _write_forever(self) -> None:
+        loop = asyncio.get_running_loop()
+        previous_pushed = loop.create_future()
+        previous_pushed.set_result(None)
         while True:
             await self._wakeup.wait()
             self._wakeup.clear()
             while self._queue:
+                # Waiting for a free slot here, not in the unit, lets the queue grow meanwhile:
+                # the next batch takes everything that arrived while both were busy.
+                await self._slots.acquire()
                 taken = [self._queue.popleft() for _ in range(min(MAX_BATCH, len(self._queue)))]
-                try:
-                    await self._write_in_order(taken)
-                except Exception as exc:  # noqa: BLE001 - the writer must outlive any one batch
-                    log.exception("message batch failed")
-                    for send in taken:
-                        send.fail(exc)
+                for index, unit in enumerate(_units_of(taken)):
+                    if index:
+                        await self._slots.acquire()
+                    pushed = loop.create_future()
+                    task = asyncio.create_task(self._write_unit(unit, previous_pushed, pushed))
+                    self._units.add(task)
+                    task.add_done_callback(self._units.discard)
+                    previous_pushed = pushed
 
-    async def _write_in_order(self, sends: list[QueuedSend]) -> None:
-        """Text messages go in batches; a file message (its file is checked in its transaction)
-        goes alone, between them, so the queue's order is the commit and push order."""
-        run: list[QueuedSend] = []
-        for send in sends:
-            if send.new.msg_type == MSG_TEXT:
-                run.append(send)
-                continue
-            if run:
-                await self._write_batch(run)
-                run = []
-            await self._write_one(send)
-        if run:
-            await self._write_batch(run)
+    async def _write_unit(self, unit: list[QueuedSend], previous_pushed: asyncio.Future, pushed: asyncio.Future) -> None:
+        """Commit (holding the slot the loop took for it), then push after the unit before."""
+        try:
+            committed = await (self._write_batch(unit) if unit[0].new.msg_type == MSG_TEXT else self._write_one(unit[0]))
+        except Exception as exc:  # noqa: BLE001 - the writer must outlive any one batch
+            log.exception("message batch failed")
+            committed = []
+            for send in unit:
+                send.fail(exc)
+        finally:
+            self._slots.release()
+        try:
+            await previous_pushed
+            for done in committed:
+                self._announce(done)
+        finally:
+            pushed.set_result(None)
 
-    async def _write_batch(self, sends: list[QueuedSend]) -> None:
+    async def _write_batch(self, sends: list[QueuedSend]) -> list[Committed]:
+        """Commit a run of text messages; the senders refused on the way are answered here."""
         try:
             async with self._db.begin() as conn:
                 appended = await message_store.append_batch(conn, [send.new for send in sends])
@@ -121,22 +146,21 @@ class MessageWriter:
                     send.fail(NotFound(NO_SUCH_CONVERSATION))
                 else:
                     rest.append(send)
-            if rest:
-                await self._write_batch(rest)
-            return
+            return await self._write_batch(rest) if rest else []
         except IntegrityError:
             # A client_msg_id already stored (a racing resend): each alone sorts out which.
-            for send in sends:
-                await self._write_one(send)
-            return
+            return [done for send in sends for done in await self._write_one(send)]
         except Exception as exc:  # noqa: BLE001 - every sender hears of it (503 for an outage)
             for send in sends:
                 send.fail(exc)
-            return
+            return []
+        committed = []
         for send, done, reads in zip(sends, appended, read_peer):
             conversation = done.conversation
-            audience = [conversation.direct_low_id, conversation.direct_high_id] if conversation.type == CONVERSATION_DIRECT else members[done.row["conversation_id"]]
-            self._announce(send, done.row, audience, reads)
+            direct = conversation.type == CONVERSATION_DIRECT
+            audience = [conversation.direct_low_id, conversation.direct_high_id] if direct else members[done.row["conversation_id"]]
+            committed.append(Committed(send, done.row, audience, reads))
+        return committed
 
     async def _reply_reads(self, conn, appended: message_store.BatchAppended) -> bool:
         """A direct reply past unread peer messages makes them read (seed 000)."""
@@ -144,7 +168,7 @@ class MessageWriter:
             return False
         return await message_store.mark_direct_read(conn, appended.row["conversation_id"], appended.row["sender_id"], appended.row["seq"]) > 0
 
-    async def _write_one(self, send: QueuedSend) -> None:
+    async def _write_one(self, send: QueuedSend) -> list[Committed]:
         new = send.new
         try:
             async with self._db.begin() as conn:
@@ -166,16 +190,29 @@ class MessageWriter:
                     audience = await conversation_store.member_ids(conn, conversation.id)
         except IntegrityError as exc:
             send.fail(DuplicateClientId() if new.client_msg_id is not None else exc)
-            return
+            return []
         except Exception as exc:  # noqa: BLE001 - the sender hears of it
             send.fail(exc)
-            return
-        self._announce(send, row, audience, reads)
+            return []
+        return [Committed(send, row, audience, reads)]
 
-    def _announce(self, send: QueuedSend, row: dict, audience: list[int], read_peer_messages: bool) -> None:
-        vo = message_vo(row)
-        self._pusher.to_users(audience, "message.new", vo, exclude=send.origin)
-        if read_peer_messages:
-            read = {"conversation_id": row["conversation_id"], "user_id": row["sender_id"], "last_read_seq": row["seq"]}
-            self._pusher.to_users(audience, "message.read", read, exclude=send.origin)
-        send.succeed(vo, True)
+    def _announce(self, done: Committed) -> None:
+        vo = message_vo(done.row)
+        origin = done.send.origin
+        self._pusher.to_users(done.audience, "message.new", vo, exclude=origin)
+        if done.read_peer_messages:
+            read = {"conversation_id": done.row["conversation_id"], "user_id": done.row["sender_id"], "last_read_seq": done.row["seq"]}
+            self._pusher.to_users(done.audience, "message.read", read, exclude=origin)
+        done.send.succeed(vo, True)
+
+
+def _units_of(sends: list[QueuedSend]) -> list[list[QueuedSend]]:
+    """Runs of text messages, and each file message alone (its file is checked in its own
+    transaction), in queue order."""
+    units: list[list[QueuedSend]] = []
+    for send in sends:
+        if send.new.msg_type == MSG_TEXT and units and units[-1][0].new.msg_type == MSG_TEXT:
+            units[-1].append(send)
+        else:
+            units.append([send])
+    return units
