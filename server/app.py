@@ -11,7 +11,7 @@ from aiohttp import web
 
 from handlers.hooks import PreSendHooks, load_hooks
 from handlers.registry import HandlerRegistry, registry_from_settings
-from handlers.services import Services
+from handlers.services import Services, passwords
 from server.keys import DB, HOOKS, PIPELINE, REGISTRY, SERVICES, SETTINGS, TRACKER
 from server.middleware import auth_middleware, error_middleware
 from server.pipeline import FramePipeline
@@ -68,6 +68,7 @@ async def services(app: web.Application) -> AsyncIterator[None]:
     tracker.presence_audience = app[SERVICES].conversations.presence_audience
     yield
     await app[SERVICES].messaging.close()
+    passwords.shutdown_executor()
     tracker.presence_audience = None
 
 

@@ -1,14 +1,19 @@
 """The connection tracker: user → open sockets, presence, and pushing events.
 
-Every frame a socket sends out (replies and pushes alike) goes through that socket's bounded
-queue and is written by the socket's own writer task, so a slow client only ever fills its own
+A pushed event is serialized and framed once (server frames are unmasked, so the same wire bytes
+go to every socket). A socket that has nothing waiting and whose transport is not paused gets
+them with one `transport.write`, without a task switch. Otherwise the frame waits in that
+socket's bounded queue and the socket's writer task, made on first need and gone again once
+the queue is empty, writes it when the peer reads. So a slow client only ever fills its own
 queue: a broadcast never waits for it. A full queue closes that socket with 1013."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import struct
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -24,6 +29,21 @@ CLOSE_POLICY = WSCloseCode.POLICY_VIOLATION  # 1008: token expired or revoked
 CLOSE_GOING_AWAY = WSCloseCode.GOING_AWAY  # 1001: server shutting down
 CLOSE_WAIT_SECONDS = 1.0
 
+_PACK_LEN1 = struct.Struct("!BB").pack
+_PACK_LEN2 = struct.Struct("!BBH").pack
+_PACK_LEN3 = struct.Struct("!BBQ").pack
+_FIN_TEXT = 0x81  # FIN, opcode 1 (text), no RSV bits: an uncompressed message in one frame
+
+
+def text_frame(payload: bytes) -> bytes:
+    """The whole wire frame of a server → client text message (RFC 6455 §5.2: unmasked)."""
+    length = len(payload)
+    if length < 126:
+        return _PACK_LEN1(_FIN_TEXT, length) + payload
+    if length < 65536:
+        return _PACK_LEN2(_FIN_TEXT, 126, length) + payload
+    return _PACK_LEN3(_FIN_TEXT, 127, length) + payload
+
 
 @dataclass(frozen=True, slots=True)
 class _CloseFrame:
@@ -36,56 +56,196 @@ class _CloseFrame:
 class Connection:
     """One open socket of one user.
 
-    Only the writer task ever writes to the socket, the close frame included: aiohttp's writes
-    share one "transport drained" future, so a second task writing while the first waits for a
-    slow reader would be woken, or cancelled, with it. The close frame goes out after the frame
-    the writer may be sending, nothing follows it, and a peer that takes neither within
-    CLOSE_WAIT_SECONDS is cut off."""
+    Frames leave in the order they were handed over (replies and pushes alike), and at any
+    moment exactly one party writes to the socket:
+
+    - Direct: while nothing waits in the queue (so there is no writer task) and the transport is
+      not paused, `send_frame` writes the whole frame with `transport.write` and returns. It
+      never awaits, so it never takes part in aiohttp's drain. aiohttp itself (compression off)
+      writes its control frames (ping, pong, close) whole and synchronously too, so frames never
+      interleave mid-frame.
+    - Queued: otherwise the frame is appended to the bounded queue and the writer task (created
+      then) writes what is queued, waiting for the transport to drain whenever it is paused. New
+      frames queue behind it until it has written everything; then it ends, and frames go
+      direct again. A full queue closes the socket with 1013.
+
+    Only the writer task ever waits for the transport to drain, the close frame included:
+    aiohttp's writes share one "transport drained" future, so a second task writing while the
+    first waits for a slow reader would be woken, or cancelled, with it. The close frame goes
+    out after the frame the writer may be sending, nothing follows it, and a peer that takes
+    neither within CLOSE_WAIT_SECONDS is cut off.
+
+    An idle socket holds no task, queue or event: they are made on first need."""
+
+    __slots__ = (
+        "ws",
+        "user_id",
+        "token_id",
+        "token_expires_at",
+        "_transport",
+        "_protocol",
+        "_queue_max",
+        "_pending",
+        "_writer",
+        "_closing",
+        "_frames_started",
+        "_frames_done",
+        "_settled",
+    )
 
     def __init__(
-        self, ws: web.WebSocketResponse, transport: asyncio.Transport | None, user_id: int, token_id: str, token_expires_at: int, queue_max: int
+        self,
+        ws: web.WebSocketResponse,
+        transport: asyncio.Transport | None,
+        user_id: int,
+        token_id: str,
+        token_expires_at: int,
+        queue_max: int,
+        protocol: Any = None,
     ) -> None:
         self.ws = ws
         self.user_id = user_id
         self.token_id = token_id
         self.token_expires_at = token_expires_at
         self._transport = transport
-        self._queue: asyncio.Queue[str | _CloseFrame] = asyncio.Queue(queue_max)
-        self._writer: asyncio.Task | None = None
+        # aiohttp's protocol of the connection (its `_paused` is asyncio's flow control: the
+        # transport's write buffer is above the high-water mark). Without one, nothing goes direct.
+        if protocol is None:
+            protocol = getattr(getattr(ws, "_writer", None), "protocol", None)
+        self._protocol = protocol
+        self._queue_max = queue_max
+        self._pending: deque[bytes | _CloseFrame] | None = None  # made on first need
+        self._writer: asyncio.Task | None = None  # exists exactly while something is queued
         self._closing: asyncio.Task | None = None
-        # Cleared while a frame is being handled, so shutdown can let it commit and reply.
-        self.idle = asyncio.Event()
-        self.idle.set()
+        # Frames of the client's taken by the reader and handled (replied to): one is in hand
+        # while they differ. Shutdown lets it commit and reply.
+        self._frames_started = 0
+        self._frames_done = 0
+        self._settled: asyncio.Future | None = None  # made while shutdown waits; woken by progress
 
     @property
     def closing(self) -> bool:
         return self._closing is not None
 
-    def start(self) -> None:
-        self._writer = asyncio.create_task(self._write_forever(), name=f"ws-writer-user-{self.user_id}")
+    # --- sending ----------------------------------------------------------------------------
 
-    def send_text(self, frame: str) -> None:
-        """Queue an already serialized frame; never waits."""
+    def send_frame(self, frame: bytes) -> None:
+        """Send a whole wire frame (`text_frame`); never waits. Straight to the transport when
+        nothing is queued and it is not paused, else through the queue."""
         if self._closing is not None:
             return
-        try:
-            self._queue.put_nowait(frame)
-        except asyncio.QueueFull:
-            log.warning("user %s: send queue full, closing the socket with 1013", self.user_id)
-            self.close(CLOSE_TRY_AGAIN_LATER, "send queue full")
+        if self._writer is None:
+            protocol = self._protocol
+            transport = self._transport
+            if protocol is not None and transport is not None and not protocol._paused:
+                if transport.is_closing() or self.ws.closed:
+                    return  # the peer is gone or the socket is closing: nothing may follow
+                try:
+                    transport.write(frame)
+                except (ConnectionError, RuntimeError):
+                    pass  # the peer is gone; the reader notices and unregisters
+                return
+        self._enqueue(frame)
+
+    def send_text(self, frame: str) -> None:
+        """Send an already serialized frame; never waits."""
+        self.send_frame(text_frame(frame.encode()))
 
     def push(self, event: str, data: Any) -> None:
-        self.send_text(dumps({"type": event, "data": data}))
+        self.send_frame(text_frame(dumps({"type": event, "data": data}).encode()))
+
+    def _enqueue(self, frame: bytes) -> None:
+        pending = self._pending
+        if pending is None:
+            pending = self._pending = deque()
+        if 0 < self._queue_max <= len(pending):
+            log.warning("user %s: send queue full, closing the socket with 1013", self.user_id)
+            self.close(CLOSE_TRY_AGAIN_LATER, "send queue full")
+            return
+        pending.append(frame)
+        if self._writer is None:
+            self._writer = asyncio.get_running_loop().create_task(self._write_pending(), name=f"ws-writer-user-{self.user_id}")
+
+    async def _write_pending(self) -> bool:
+        """Write what is queued, in order, until the queue is empty (False: the socket stays
+        open and frames go direct again), the close frame is sent (True), or the peer is gone
+        (False)."""
+        pending = self._pending
+        protocol = self._protocol
+        transport = self._transport
+        try:
+            while pending:
+                frame = pending[0]
+                if frame.__class__ is _CloseFrame:
+                    pending.popleft()
+                    await self.ws.close(code=frame.code, message=frame.message.encode())
+                    return True
+                if protocol is not None and protocol._paused:
+                    # The peer reads slowly: wait until the transport has room. What arrives
+                    # meanwhile queues behind (and a full queue closes the socket).
+                    await protocol._drain_helper()
+                    continue
+                pending.popleft()
+                if transport is None or transport.is_closing() or self.ws.closed:
+                    pending.clear()
+                    return False
+                transport.write(frame)
+            return False
+        except (ConnectionError, RuntimeError):
+            pending.clear()
+            return False  # the peer is gone; the reader notices and unregisters
+        finally:
+            # Synchronously with the last write: from here on, frames go direct again.
+            if self._writer is asyncio.current_task():
+                self._writer = None
+            self._wake_settle()
+
+    # --- frames in hand, and settling before shutdown ---------------------------------------
+
+    def frame_started(self) -> None:
+        """The reader took a frame of the client's: shutdown lets it commit and reply."""
+        self._frames_started += 1
+
+    def frame_done(self) -> None:
+        """Its reply has been handed to `send_text`."""
+        self._frames_done += 1
+        self._wake_settle()
+
+    def _wake_settle(self) -> None:
+        settled = self._settled
+        if settled is not None:
+            self._settled = None
+            if not settled.done():
+                settled.set_result(None)
+
+    async def _progress(self) -> None:
+        """Until the next frame is done or the writer task ends."""
+        if self._settled is None:
+            self._settled = asyncio.get_running_loop().create_future()
+        await asyncio.shield(self._settled)
+
+    async def _settle(self) -> None:
+        """Until the frame in hand now (if any) is done and what is queued is written."""
+        in_hand = self._frames_started
+        while self._frames_done < in_hand:
+            await self._progress()
+        while self._writer is not None and not self._writer.done():
+            await self._progress()
+
+    # --- closing ----------------------------------------------------------------------------
 
     def close(self, code: int, message: str = "") -> None:
         """Close from any task without waiting; what is still queued is dropped."""
         if self._closing is not None:
             return
-        while not self._queue.empty():
-            self._queue.get_nowait()
-            self._queue.task_done()
-        self._queue.put_nowait(_CloseFrame(code, message))  # there is room: the queue was just emptied
-        self._closing = asyncio.create_task(self._close(code, message), name=f"ws-close-user-{self.user_id}")
+        writer = self._writer
+        if writer is not None and not writer.done():
+            pending = self._pending
+            pending.clear()
+            pending.append(_CloseFrame(code, message))  # the writer sends it after the frame in hand
+        else:
+            writer = None
+        self._closing = asyncio.get_running_loop().create_task(self._close(code, message, writer), name=f"ws-close-user-{self.user_id}")
 
     async def finish_and_close(self, code: int, message: str, wait_seconds: float) -> None:
         """Let the frame in hand finish and what is queued flush, within `wait_seconds`, then close."""
@@ -101,41 +261,29 @@ class Connection:
         otherwise the writer is stopped."""
         if self._closing is not None:
             await asyncio.shield(self._closing)
-        if self._writer is not None and not self._writer.done():
-            self._writer.cancel()
+        writer = self._writer
+        if writer is not None and not writer.done():
+            writer.cancel()
             try:
-                await self._writer
+                await writer
             except asyncio.CancelledError:
                 pass
+        self._writer = None
+        if self._pending is not None:
+            self._pending.clear()
+        self._wake_settle()
 
-    async def _settle(self) -> None:
-        await self.idle.wait()
-        await self._queue.join()
-
-    async def _write_forever(self) -> bool:
-        """Write queued frames until the close frame: True once that is sent, False when the
-        peer is gone."""
-        while True:
-            frame = await self._queue.get()
-            try:
-                if isinstance(frame, _CloseFrame):
-                    await self.ws.close(code=frame.code, message=frame.message.encode())
-                    return True
-                await self.ws.send_str(frame)
-            except (ConnectionError, RuntimeError):
-                return False  # the peer is gone; the reader notices and unregisters
-            finally:
-                self._queue.task_done()
-
-    async def _close(self, code: int, message: str) -> None:
+    async def _close(self, code: int, message: str, writer: asyncio.Task | None) -> None:
+        """`writer`: the writer task that has the close frame last in its queue, or None when
+        nothing was queued (then the close frame is sent from here)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + CLOSE_WAIT_SECONDS
         closed = False
         try:
-            if self._writer is not None and not self._writer.done():
-                finished, _ = await asyncio.wait({self._writer}, timeout=CLOSE_WAIT_SECONDS)
-                closed = bool(finished) and not self._writer.cancelled() and self._writer.exception() is None and self._writer.result()
-            else:  # no writer (never started, or stopped): close from here
+            if writer is not None:
+                finished, _ = await asyncio.wait({writer}, timeout=CLOSE_WAIT_SECONDS)
+                closed = bool(finished) and not writer.cancelled() and writer.exception() is None and writer.result()
+            else:  # nothing queued, so no writer: close from here
                 await asyncio.wait_for(self.ws.close(code=code, message=message.encode()), CLOSE_WAIT_SECONDS)
                 closed = True
             # aiohttp ends with a graceful transport.close(), which waits for the unread backlog
@@ -194,16 +342,19 @@ class ConnectionTracker:
         return frozenset(self._by_user.get(user_id, ()))
 
     def to_users(self, user_ids: Iterable[int], event: str, data: Any, *, exclude: Any = None) -> None:
-        frame: str | None = None
+        """Serialized and framed once, on finding the first open socket; written straight to
+        every socket that has nothing queued (see `Connection`)."""
+        frame: bytes | None = None
+        by_user = self._by_user
         for user_id in user_ids:
-            sockets = self._by_user.get(user_id)
+            sockets = by_user.get(user_id)
             if not sockets:
                 continue
             if frame is None:
-                frame = dumps({"type": event, "data": data})
+                frame = text_frame(dumps({"type": event, "data": data}).encode())
             for conn in sockets:
                 if conn is not exclude:
-                    conn.send_text(frame)
+                    conn.send_frame(frame)
 
     def announce_later(self, user_id: int, online: bool) -> None:
         """Announce in a task of its own: a socket's handler may be cancelled (its peer left, the

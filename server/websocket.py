@@ -36,7 +36,9 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
     )
     await ws.prepare(request)
     tracker = app[TRACKER]
-    conn = Connection(ws, request.transport, claims.user_id, claims.jti, claims.expires_at, settings.ws_send_queue_max)
+    conn = Connection(
+        ws, request.transport, claims.user_id, claims.jti, claims.expires_at, settings.ws_send_queue_max, protocol=request.protocol
+    )
     ctx = Context(
         user_id=claims.user_id,
         socket=conn,
@@ -48,17 +50,16 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
     )
     bucket = TokenBucket(settings.ws_rate_per_second, settings.ws_rate_burst)
     pipeline = app[PIPELINE]
-    conn.start()
     try:
         if tracker.add(conn):
             tracker.announce_later(claims.user_id, online=True)
         async for msg in ws:
             if msg.type in (WSMsgType.TEXT, WSMsgType.BINARY) and not conn.closing:
-                conn.idle.clear()
+                conn.frame_started()
                 try:
                     conn.send_text(await pipeline.process(ctx, bucket, msg.type, msg.data))
                 finally:
-                    conn.idle.set()
+                    conn.frame_done()
     finally:
         if tracker.remove(conn):
             tracker.announce_later(claims.user_id, online=False)
