@@ -229,22 +229,31 @@ def _direct_peer(conversation: BatchConversation, sender_id: int) -> int | None:
     return conversation.direct_high_id if conversation.direct_low_id == sender_id else conversation.direct_low_id
 
 
+def _marker_upserts() -> dict[str, object]:
+    """The read-marker upsert per dialect, built once so its compiled form is cached."""
+    mysql_upsert = mysql_insert(conversation_members)
+    mysql_upsert = mysql_upsert.on_duplicate_key_update(
+        last_read_seq=func.greatest(conversation_members.c.last_read_seq, mysql_upsert.inserted.last_read_seq)
+    )
+    sqlite_upsert = sqlite_insert(conversation_members)
+    sqlite_upsert = sqlite_upsert.on_conflict_do_update(
+        index_elements=["conversation_id", "user_id"],
+        set_={"last_read_seq": func.max(conversation_members.c.last_read_seq, sqlite_upsert.excluded.last_read_seq)},
+    )
+    return {"mysql": mysql_upsert, "mariadb": mysql_upsert, "sqlite": sqlite_upsert}
+
+
+_MARKER_UPSERTS = _marker_upserts()
+
+
 async def _advance_markers(conn: AsyncConnection, seqs: dict[tuple[int, int], int]) -> None:
-    """Each (conversation, member)'s read marker forward to its seq, in one statement. The rows
-    exist (membership was checked under the conversation locks, which removals also take), so
-    the upsert only ever updates."""
+    """Each (conversation, member)'s read marker forward to its seq, in one statement (the
+    MySQL driver sends a parameter list as one multi-row INSERT). The rows exist: membership
+    was checked under the conversation locks, which removals also take, so the upsert only
+    ever updates."""
     now = utc_now()
     values = [dict(conversation_id=c, user_id=u, last_read_seq=s, role=1, joined_at=now) for (c, u), s in seqs.items()]
-    if conn.dialect.name in ("mysql", "mariadb"):
-        statement = mysql_insert(conversation_members).values(values)
-        statement = statement.on_duplicate_key_update(last_read_seq=func.greatest(conversation_members.c.last_read_seq, statement.inserted.last_read_seq))
-    else:
-        statement = sqlite_insert(conversation_members).values(values)
-        statement = statement.on_conflict_do_update(
-            index_elements=["conversation_id", "user_id"],
-            set_={"last_read_seq": func.max(conversation_members.c.last_read_seq, statement.excluded.last_read_seq)},
-        )
-    await conn.execute(statement)
+    await conn.execute(_MARKER_UPSERTS[conn.dialect.name], values)
 
 
 async def member_ids_of_many(conn: AsyncConnection, conversation_ids: list[int]) -> dict[int, list[int]]:
