@@ -57,11 +57,10 @@ def render(doc: dict) -> str:
     out += [
         f"Measured {doc['started']} on revision `{doc['revision']}` with `{doc['command']}` ({doc['seconds']:.0f} s in all).",
         "",
-        "> **Noisy numbers.** This run shared its 2-core machine with other engineers' test runs (1-minute load average "
-        f"{m['loadavg'][0]:.1f} at the end of the run; each row's `loadavg` and the server's run-queue wait are in "
-        "`bench/results.json`). The load generator, MariaDB and the server under test also share those two cores. "
-        "Ratios between rows of the same run mean more than absolute numbers; re-run `python -m bench.run_all` on a quiet "
-        "machine for clean ones.",
+        "> **Shared cores.** The load generator, MariaDB and the server under test share the machine's two cores, "
+        f"and the machine may be shared with other work (1-minute load average {m['loadavg'][0]:.1f} at the end of the "
+        "run; each row's `loadavg` and the server's run-queue wait are in `bench/results.json`). Ratios between rows "
+        "of the same run mean more than absolute numbers.",
         "",
     ]
     if doc.get("quick"):
