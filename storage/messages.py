@@ -36,18 +36,7 @@ async def append_message(conn: AsyncConnection, new: NewMessage) -> dict:
         update(conversations).where(conversations.c.id == new.conversation_id).values(last_seq=conversations.c.last_seq + 1, updated_at=now)
     )
     seq = (await conn.execute(select(conversations.c.last_seq).where(conversations.c.id == new.conversation_id))).scalar_one()
-    row = dict(
-        conversation_id=new.conversation_id,
-        seq=seq,
-        sender_id=new.sender_id,
-        receiver_id=new.receiver_id,
-        content=new.content,
-        msg_type=new.msg_type,
-        status=STATUS_UNREAD,
-        client_msg_id=new.client_msg_id,
-        file_id=new.file_id,
-        created_at=now,
-    )
+    row = _message_row(new, seq, new.receiver_id, now)
     result = await conn.execute(messages.insert().values(**row))
     row["id"] = result.inserted_primary_key[0]
     await conn.execute(
@@ -60,6 +49,21 @@ async def append_message(conn: AsyncConnection, new: NewMessage) -> dict:
         .values(last_read_seq=seq)
     )
     return row
+
+
+def _message_row(new: NewMessage, seq: int, receiver_id: int | None, now) -> dict:
+    return dict(
+        conversation_id=new.conversation_id,
+        seq=seq,
+        sender_id=new.sender_id,
+        receiver_id=receiver_id,
+        content=new.content,
+        msg_type=new.msg_type,
+        status=STATUS_UNREAD,
+        client_msg_id=new.client_msg_id,
+        file_id=new.file_id,
+        created_at=now,
+    )
 
 
 async def find_by_client_msg_id(conn: AsyncConnection, sender_id: int, client_msg_id: str) -> Row | None:
@@ -191,21 +195,7 @@ async def append_batch(conn: AsyncConnection, batch: list[NewMessage]) -> list[B
     for new in batch:
         seq = next_seq[new.conversation_id]
         next_seq[new.conversation_id] = seq + 1
-        conversation = found[new.conversation_id]
-        rows.append(
-            dict(
-                conversation_id=new.conversation_id,
-                seq=seq,
-                sender_id=new.sender_id,
-                receiver_id=_direct_peer(conversation, new.sender_id),
-                content=new.content,
-                msg_type=new.msg_type,
-                status=STATUS_UNREAD,
-                client_msg_id=new.client_msg_id,
-                file_id=new.file_id,
-                created_at=now,
-            )
-        )
+        rows.append(_message_row(new, seq, _direct_peer(found[new.conversation_id], new.sender_id), now))
     await conn.execute(messages.insert(), rows)
     ids = {(row.conversation_id, row.seq): row.id for row in await conn.execute(_INSERTED, {"keys": [(r["conversation_id"], r["seq"]) for r in rows]})}
 

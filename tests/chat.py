@@ -79,6 +79,26 @@ class Socket:
         return self._events
 
 
+async def online(user: "ChatUser", count: int = 1) -> list[Socket]:
+    """`count` open sockets of `user`, each known to be registered by the server (a ping
+    round trip has completed on it)."""
+    sockets = []
+    for _ in range(count):
+        socket = await user.connect()
+        assert (await socket.request("ping"))["code"] == 200
+        sockets.append(socket)
+    return sockets
+
+
+async def take(socket: Socket, type_: str) -> list[dict]:
+    """The data of every `type_` event caused before now (a ping round trip orders them),
+    removed from the socket's kept events."""
+    assert (await socket.request("ping"))["code"] == 200
+    taken = [frame["data"] for frame in socket.events if frame["type"] == type_]
+    socket.events[:] = [frame for frame in socket.events if frame["type"] != type_]
+    return taken
+
+
 @dataclass
 class ChatUser:
     client: TestClient

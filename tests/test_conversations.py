@@ -9,7 +9,7 @@ import asyncio
 from sqlalchemy import event
 
 from server.keys import DB
-from tests.chat import ChatUser, Socket
+from tests.chat import ChatUser, online, take
 
 CONVERSATION_FIELDS = {
     "id",
@@ -25,23 +25,6 @@ CONVERSATION_FIELDS = {
     "updated_at",
 }
 USER_FIELDS = {"id", "username", "nickname", "avatar", "online"}
-
-
-async def online(user: ChatUser, count: int = 1) -> list[Socket]:
-    sockets = []
-    for _ in range(count):
-        socket = await user.connect()
-        assert (await socket.request("ping"))["code"] == 200
-        sockets.append(socket)
-    return sockets
-
-
-async def take(socket: Socket, type_: str) -> list[dict]:
-    """Every `type_` event caused before now (a ping round trip orders them), removed."""
-    assert (await socket.request("ping"))["code"] == 200
-    taken = [frame["data"] for frame in socket.events if frame["type"] == type_]
-    socket.events[:] = [frame for frame in socket.events if frame["type"] != type_]
-    return taken
 
 
 async def open_direct(user: ChatUser, peer: ChatUser) -> tuple[int, dict]:

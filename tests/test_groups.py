@@ -12,20 +12,10 @@ import asyncio
 
 import pytest
 
-from tests.chat import ChatUser, Socket
+from tests.chat import ChatUser, Socket, online
 
 
 # --- helpers ---------------------------------------------------------------------------------
-
-
-async def online(user: ChatUser, count: int = 1) -> list[Socket]:
-    """`count` open sockets of `user`, each known to be registered by the server."""
-    sockets = []
-    for _ in range(count):
-        socket = await user.connect()
-        assert (await socket.request("ping"))["code"] == 200
-        sockets.append(socket)
-    return sockets
 
 
 async def settle(socket: Socket) -> None:

@@ -6,24 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from tests.chat import ChatUser, Socket
-
-
-async def online(user: ChatUser, count: int = 1) -> list[Socket]:
-    sockets = []
-    for _ in range(count):
-        socket = await user.connect()
-        assert (await socket.request("ping"))["code"] == 200
-        sockets.append(socket)
-    return sockets
-
-
-async def take(socket: Socket, type_: str) -> list[dict]:
-    """Every `type_` event caused before now (a ping round trip orders them), removed."""
-    assert (await socket.request("ping"))["code"] == 200
-    taken = [frame["data"] for frame in socket.events if frame["type"] == type_]
-    socket.events[:] = [frame for frame in socket.events if frame["type"] != type_]
-    return taken
+from tests.chat import ChatUser, Socket, online, take
 
 
 async def listed(user: ChatUser, conversation_id: int) -> dict | None:

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from handlers.errors import Forbidden, NotFound, ValidationFailed
 from handlers.objects import conversation_vo, direct_peer_id, message_vo, user_vo
-from handlers.push import Pusher, Socket
+from handlers.push import Pusher
 from settings import Settings
 from storage import conversations as conversation_store
 from storage import messages as message_store
