@@ -1,13 +1,10 @@
 """The contract's objects (PROTOCOL §2), built from storage rows. One function per object so
 that a rule such as "a recalled message's content is empty" holds in every read and push."""
 
-from typing import Any, Callable
+from typing import Any
 
 from storage.clock import to_millis
 from storage.tables import CONVERSATION_DIRECT, STATUS_RECALLED
-
-IsOnline = Callable[[int], bool]
-
 
 def user_vo(row: Any, online: bool) -> dict:
     return {"id": row.id, "username": row.username, "nickname": row.nickname, "avatar": row.avatar, "online": online}

@@ -10,7 +10,3 @@ def utc_now() -> datetime:
 
 def to_millis(moment: datetime) -> int:
     return int(moment.replace(tzinfo=UTC).timestamp() * 1000)
-
-
-def from_millis(millis: int) -> datetime:
-    return datetime.fromtimestamp(millis / 1000, UTC).replace(tzinfo=None)

@@ -111,8 +111,6 @@ async def member_ids(conn: AsyncConnection, conversation_id: int) -> list[int]:
     return [row.user_id for row in rows]
 
 
-async def member_count(conn: AsyncConnection, conversation_id: int) -> int:
-    return (await conn.execute(select(func.count()).where(members.c.conversation_id == conversation_id))).scalar_one()
 
 
 async def add_members(conn: AsyncConnection, conversation_id: int, user_ids: list[int], last_read_seq: int) -> None:

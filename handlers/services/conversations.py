@@ -163,12 +163,6 @@ class ConversationService:
         self.push_views(views, "conversation.created")
         return views[owner_id]
 
-    async def announce_created(self, conversation_id: int, user_ids: list[int]) -> None:
-        """`conversation.created` to each of `user_ids` who is a member, as that member sees it."""
-        async with self._db.connect() as conn:
-            views = await self.views(conn, conversation_id, list(user_ids))
-        self.push_views(views, "conversation.created")
-
     async def update(self, user_id: int, conversation_id: int, changes: dict[str, Any]) -> dict:
         """Rename a group and/or set its recall window (owner only)."""
         async with self._db.begin() as conn:
