@@ -258,3 +258,12 @@ async def test_add_reaction_end_to_end(plugin_client, engine):
     assert (await b.request("add_reaction", {"message_id": message["id"], "emoji": ""}))["code"] == 422
     await a.request("recall", {"message_id": message["id"]})
     assert (await b.request("add_reaction", {"message_id": message["id"], "emoji": "🎉"}))["code"] == 403
+
+
+async def test_the_startup_log_lists_every_type_and_hook_with_its_origin(aiohttp_client, plugin_settings, engine, caplog):
+    with caplog.at_level(logging.INFO, logger="server.app"):
+        await aiohttp_client(create_app(plugin_settings))
+    lines = {record.getMessage() for record in caplog.records if record.name == "server.app"}
+    assert f"socket frame type add_reaction from {EXAMPLE_DIST}" in lines
+    assert "socket frame type send_message from hubbub" in lines
+    assert f"message hook profanity from {EXAMPLE_DIST}" in lines
