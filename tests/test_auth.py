@@ -396,9 +396,10 @@ async def test_expired_token_401(client, settings, alice):
 
 
 async def test_short_lived_token_expires(client, settings, alice):
-    token, _ = issue_token(alice.id, settings.jwt_secret, 1)
+    # exp is whole seconds: a 1 s token issued at x.999 would be expired at once.
+    token, claims = issue_token(alice.id, settings.jwt_secret, 5)
     assert (await me(client, token))[0] == 200
-    await asyncio.sleep(2.1)
+    await asyncio.sleep(max(0.0, claims.expires_at - time.time()) + 1.1)
     status, body = await me(client, token)
     assert_error(status, body, 401)
 

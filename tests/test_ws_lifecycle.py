@@ -310,7 +310,8 @@ async def test_logout_closes_that_tokens_sockets_1008_only(users, client):
 
 async def test_expired_token_socket_is_closed_1008_by_the_sweeper(make_client, monkeypatch, settings):
     monkeypatch.setattr(server.app, "TOKEN_SWEEP_SECONDS", 0.1)
-    client = await make_client(jwt_ttl_seconds=2)
+    # exp is whole seconds, so the real lifetime is 3-4 s: time enough to log in and connect.
+    client = await make_client(jwt_ttl_seconds=4)
     alice = await UserFactory(client).make("alice")
     short = await alice.connect()
     long_token, _ = issue_token(alice.id, settings.jwt_secret, 3600)
