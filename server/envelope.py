@@ -7,12 +7,12 @@ from aiohttp import web
 from marshmallow import Schema
 
 from handlers.errors import BadRequest, HubbubError
-from server.json import JSONDecodeError, dumps, loads
+from server.json import JSONDecodeError, dumps_bytes, loads
 
 
 def envelope(data: Any = None, *, code: int = 200, message: str = "ok", headers: dict[str, str] | None = None) -> web.Response:
-    body = dumps({"code": code, "message": message, "data": data})
-    return web.Response(text=body, status=code, content_type="application/json", headers=headers)
+    body = dumps_bytes({"code": code, "message": message, "data": data})
+    return web.Response(body=body, status=code, content_type="application/json", charset="utf-8", headers=headers)
 
 
 def error_envelope(error: HubbubError) -> web.Response:

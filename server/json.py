@@ -6,8 +6,9 @@ from typing import Any
 import orjson
 
 
-def dumps(value: Any) -> str:
-    return orjson.dumps(value).decode()
+def dumps_bytes(value: Any) -> bytes:
+    """UTF-8 JSON as orjson makes it; everything the server sends is bytes on the wire."""
+    return orjson.dumps(value)
 
 
 loads = orjson.loads

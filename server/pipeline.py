@@ -13,17 +13,17 @@ from handlers.base import Context, Reply
 from handlers.errors import BadRequest, HubbubError, RateLimited, TimedOut
 from handlers.registry import HandlerRegistry, Registered
 from server.errors import as_client_error
-from server.json import JSONDecodeError, dumps, loads
+from server.json import JSONDecodeError, dumps_bytes, loads
 from server.rate_limit import TokenBucket
 
 log = logging.getLogger(__name__)
 
 
-def reply_frame(frame_id: Any, code: int, message: str, data: Any) -> str:
-    return dumps({"type": "reply", "id": frame_id, "code": code, "message": message, "data": data})
+def reply_frame(frame_id: Any, code: int, message: str, data: Any) -> bytes:
+    return dumps_bytes({"type": "reply", "id": frame_id, "code": code, "message": message, "data": data})
 
 
-def error_frame(frame_id: Any, error: HubbubError) -> str:
+def error_frame(frame_id: Any, error: HubbubError) -> bytes:
     return reply_frame(frame_id, error.code, error.message, error.data)
 
 
@@ -32,8 +32,8 @@ class FramePipeline:
         self._registry = registry
         self._plugin_timeout = plugin_timeout_seconds
 
-    async def process(self, ctx: Context, bucket: TokenBucket, msg_type: WSMsgType, payload: Any) -> str:
-        """The serialized reply to one frame."""
+    async def process(self, ctx: Context, bucket: TokenBucket, msg_type: WSMsgType, payload: Any) -> bytes:
+        """The serialized reply (JSON bytes) to one frame."""
         frame_id = type_name = registered = None
         # Every frame takes a token, unreadable ones included: the limit is on frames, and a
         # client flooding garbage must not get around it.

@@ -20,7 +20,7 @@ from typing import Any
 
 from aiohttp import WSCloseCode, web
 
-from server.json import dumps
+from server.json import dumps_bytes
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +43,11 @@ def text_frame(payload: bytes) -> bytes:
     if length < 65536:
         return _PACK_LEN2(_FIN_TEXT, 126, length) + payload
     return _PACK_LEN3(_FIN_TEXT, 127, length) + payload
+
+
+def event_frame(event: str, data: Any) -> bytes:
+    """The wire frame of a pushed event `{"type": event, "data": data}`."""
+    return text_frame(dumps_bytes({"type": event, "data": data}))
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,12 +152,12 @@ class Connection:
                 return
         self._enqueue(frame)
 
-    def send_text(self, frame: str) -> None:
-        """Send an already serialized frame; never waits."""
-        self.send_frame(text_frame(frame.encode()))
+    def send_json(self, payload: bytes) -> None:
+        """Send one already serialized JSON message as a text frame; never waits."""
+        self.send_frame(text_frame(payload))
 
     def push(self, event: str, data: Any) -> None:
-        self.send_frame(text_frame(dumps({"type": event, "data": data}).encode()))
+        self.send_frame(event_frame(event, data))
 
     def _enqueue(self, frame: bytes) -> None:
         pending = self._pending
@@ -207,7 +212,7 @@ class Connection:
         self._frames_started += 1
 
     def frame_done(self) -> None:
-        """Its reply has been handed to `send_text`."""
+        """Its reply has been handed to `send_json`."""
         self._frames_done += 1
         self._wake_settle()
 
@@ -351,7 +356,7 @@ class ConnectionTracker:
             if not sockets:
                 continue
             if frame is None:
-                frame = text_frame(dumps({"type": event, "data": data}).encode())
+                frame = event_frame(event, data)
             for conn in sockets:
                 if conn is not exclude:
                     conn.send_frame(frame)

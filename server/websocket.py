@@ -57,7 +57,7 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
             if msg.type in (WSMsgType.TEXT, WSMsgType.BINARY) and not conn.closing:
                 conn.frame_started()
                 try:
-                    conn.send_text(await pipeline.process(ctx, bucket, msg.type, msg.data))
+                    conn.send_json(await pipeline.process(ctx, bucket, msg.type, msg.data))
                 finally:
                     conn.frame_done()
     finally:

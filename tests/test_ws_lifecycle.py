@@ -199,14 +199,14 @@ async def test_push_to_many_sockets_is_serialized_once(users, client, monkeypatc
     sockets = [await alice.connect() for _ in range(3)]
     sender = await bob.connect()
     calls = []
-    original = server.tracker.dumps
+    original = server.tracker.dumps_bytes
 
     def counting_dumps(value):
         if isinstance(value, dict) and value.get("type") == "message.new":
             calls.append(value)
         return original(value)
 
-    monkeypatch.setattr(server.tracker, "dumps", counting_dumps)
+    monkeypatch.setattr(server.tracker, "dumps_bytes", counting_dumps)
     reply = await sender.request("send_message", {"receiver_id": alice.id, "content": "once"})
     for receiver in sockets:
         assert (await receiver.event("message.new", TIMEOUT))["data"] == reply["data"]

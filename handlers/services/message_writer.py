@@ -137,7 +137,10 @@ class MessageWriter:
                 appended = await message_store.append_batch(conn, [send.new for send in sends])
                 groups = sorted({a.row["conversation_id"] for a in appended if a.conversation.type != CONVERSATION_DIRECT})
                 members = await message_store.member_ids_of_many(conn, groups) if groups else {}
-                read_peer = [await self._reply_reads(conn, a) for a in appended]
+                read_peer = [
+                    await _reply_reads(conn, a.conversation.type, a.row["conversation_id"], a.row["sender_id"], a.previous_read_seq, a.row["seq"])
+                    for a in appended
+                ]
         except message_store.NotMembers as refused:
             # Someone left or was removed meanwhile: refuse their messages, write the others.
             rest = []
@@ -162,12 +165,6 @@ class MessageWriter:
             committed.append(Committed(send, done.row, audience, reads))
         return committed
 
-    async def _reply_reads(self, conn, appended: message_store.BatchAppended) -> bool:
-        """A direct reply past unread peer messages makes them read (seed 000)."""
-        if appended.conversation.type != CONVERSATION_DIRECT or appended.previous_read_seq >= appended.row["seq"] - 1:
-            return False
-        return await message_store.mark_direct_read(conn, appended.row["conversation_id"], appended.row["sender_id"], appended.row["seq"]) > 0
-
     async def _write_one(self, send: QueuedSend) -> list[Committed]:
         new = send.new
         try:
@@ -181,11 +178,9 @@ class MessageWriter:
                     conn,
                     NewMessage(new.conversation_id, new.sender_id, direct_peer_id(conversation, new.sender_id), content, new.msg_type, new.client_msg_id, file_id),
                 )
-                reads = False
+                reads = await _reply_reads(conn, conversation.type, conversation.id, new.sender_id, conversation.last_read_seq, row["seq"])
                 if conversation.type == CONVERSATION_DIRECT:
                     audience = [conversation.direct_low_id, conversation.direct_high_id]
-                    if conversation.last_read_seq < row["seq"] - 1:
-                        reads = await message_store.mark_direct_read(conn, conversation.id, new.sender_id, row["seq"]) > 0
                 else:
                     audience = await conversation_store.member_ids(conn, conversation.id)
         except IntegrityError as exc:
@@ -204,6 +199,15 @@ class MessageWriter:
             read = {"conversation_id": done.row["conversation_id"], "user_id": done.row["sender_id"], "last_read_seq": done.row["seq"]}
             self._pusher.to_users(done.audience, "message.read", read, exclude=origin)
         done.send.succeed(vo, True)
+
+
+async def _reply_reads(conn, conversation_type: int, conversation_id: int, sender_id: int, previous_read_seq: int, seq: int) -> bool:
+    """Sending moves the sender's read marker to its message; in a direct conversation the
+    peer's unread messages up to it become read (seed 000). True when some did. Nothing to
+    do when the marker was already right below the new message."""
+    if conversation_type != CONVERSATION_DIRECT or previous_read_seq >= seq - 1:
+        return False
+    return await message_store.mark_direct_read(conn, conversation_id, sender_id, seq) > 0
 
 
 def _units_of(sends: list[QueuedSend]) -> list[list[QueuedSend]]:
