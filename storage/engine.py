@@ -17,7 +17,9 @@ def create_engine(database_url: str) -> AsyncEngine:
         # Below MySQL's wait_timeout, so a pooled connection is never found closed by the server.
         pool_recycle=1800,
         isolation_level="READ COMMITTED",
-        connect_args={"charset": "utf8mb4"},
+        # MariaDB caps JSON_ARRAYAGG, which the group commit reads its batch through, at
+        # group_concat_max_len (a server may set it as low as MySQL's 1024 bytes).
+        connect_args={"charset": "utf8mb4", "init_command": "SET SESSION group_concat_max_len = 16777216"},
     )
 
 

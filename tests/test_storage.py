@@ -7,6 +7,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from storage import conversations as conversation_store
+from storage import message_batch
 from storage import messages as message_store
 from storage import users as user_store
 from storage.messages import NewMessage
@@ -173,7 +174,7 @@ async def test_append_batch_assigns_seqs_in_batch_order_per_conversation(engine,
         NewMessage(direct.id, alice, None, "d3", 1, None),
     ]
     async with engine.begin() as conn:
-        appended = await message_store.append_batch(conn, batch)
+        appended = await message_batch.append_batch(conn, batch)
     assert [(a.row["conversation_id"], a.row["seq"], a.row["content"]) for a in appended] == [
         (direct.id, 1, "d1"), (group.id, 2, "g2"), (direct.id, 2, "d2"), (group.id, 3, "g3"), (direct.id, 3, "d3")
     ]
@@ -196,9 +197,9 @@ async def test_append_batch_refuses_non_members_before_writing(engine, two_users
     async with engine.begin() as conn:
         carol = (await user_store.insert_user(conn, username="carol", email="c@example.com", password_hash="x", nickname=None)).id
     group = await make_group(engine, alice, [bob])
-    with pytest.raises(message_store.NotMembers) as refused:
+    with pytest.raises(message_batch.NotMembers) as refused:
         async with engine.begin() as conn:
-            await message_store.append_batch(conn, [NewMessage(group.id, alice, None, "ok", 1, None), NewMessage(group.id, carol, None, "no", 1, None)])
+            await message_batch.append_batch(conn, [NewMessage(group.id, alice, None, "ok", 1, None), NewMessage(group.id, carol, None, "no", 1, None)])
     assert refused.value.pairs == {(group.id, carol)}
     async with engine.connect() as conn:
         assert (await conversation_store.get_conversation(conn, group.id)).last_seq == 0
@@ -211,9 +212,53 @@ async def test_batches_and_single_appends_interleave_without_gaps(engine, two_us
 
     async def batch(n):
         async with engine.begin() as conn:
-            await message_store.append_batch(conn, [NewMessage(group.id, (alice, bob)[i % 2], None, f"b{n}-{i}", 1, None) for i in range(5)])
+            await message_batch.append_batch(conn, [NewMessage(group.id, (alice, bob)[i % 2], None, f"b{n}-{i}", 1, None) for i in range(5)])
 
     await asyncio.gather(*(batch(n) for n in range(4)), *(send(engine, group.id, alice, f"s{i}") for i in range(6)))
     async with engine.connect() as conn:
         seqs = [row.seq for row in (await conn.execute(select(messages.c.seq).order_by(messages.c.seq))).all()]
     assert seqs == list(range(1, 27))
+
+
+NASTY_CONTENTS = [
+    'quotes " and \' and `backticks`',
+    "back\\slash \\\\ and \\n written out",
+    "line\nbreaks\r\nand\ttabs",
+    "emoji 😀👍🏽 and CJK 你好 and é",
+    "json-looking [1, null, \"x\"] {\"a\": 1}",
+    "NUL \x00 and \u2028 separators \u2029",
+    "%s %(name)s :name ? placeholders",
+    "x" * 4000,
+]
+
+
+async def test_append_batch_stores_content_and_nullable_columns_exactly(engine, two_users):
+    """The batch travels as JSON through the database: nothing may be altered on the way."""
+    alice, bob = two_users
+    async with engine.begin() as conn:
+        direct, _ = await conversation_store.get_or_create_direct(conn, alice, bob)
+    group = await make_group(engine, alice, [bob])
+    batch = [
+        NewMessage(direct.id if i % 2 else group.id, alice, None, content, 1, f"cid-{i}" if i % 3 else None)
+        for i, content in enumerate(NASTY_CONTENTS)
+    ]
+    async with engine.begin() as conn:
+        appended = await message_batch.append_batch(conn, batch)
+    async with engine.connect() as conn:
+        for new, done in zip(batch, appended):
+            stored = await message_store.get_message(conn, done.row["id"])
+            assert stored.content == new.content
+            assert stored.client_msg_id == new.client_msg_id
+            assert stored.receiver_id == (bob if new.conversation_id == direct.id else None)
+            assert (stored.conversation_id, stored.seq, stored.created_at) == (done.row["conversation_id"], done.row["seq"], done.row["created_at"])
+
+
+async def test_append_batch_refuses_a_conversation_that_is_gone(engine, two_users):
+    alice, bob = two_users
+    group = await make_group(engine, alice, [bob])
+    async with engine.begin() as conn:
+        await conversation_store.delete_conversation(conn, group.id)
+    with pytest.raises(message_batch.NotMembers) as refused:
+        async with engine.begin() as conn:
+            await message_batch.append_batch(conn, [NewMessage(group.id, alice, None, "anyone?", 1, None)])
+    assert refused.value.pairs == {(group.id, alice)}

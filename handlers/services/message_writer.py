@@ -24,6 +24,7 @@ from handlers.push import Pusher, Socket
 from handlers.services.conversations import NO_SUCH_CONVERSATION, require_member
 from handlers.services.files import file_reference, shareable_file
 from storage import conversations as conversation_store
+from storage import message_batch
 from storage import messages as message_store
 from storage.messages import NewMessage
 from storage.tables import CONVERSATION_DIRECT, MSG_TEXT
@@ -134,14 +135,14 @@ class MessageWriter:
         """Commit a run of text messages; the senders refused on the way are answered here."""
         try:
             async with self._db.begin() as conn:
-                appended = await message_store.append_batch(conn, [send.new for send in sends])
+                appended = await message_batch.append_batch(conn, [send.new for send in sends])
                 groups = sorted({a.row["conversation_id"] for a in appended if a.conversation.type != CONVERSATION_DIRECT})
                 members = await message_store.member_ids_of_many(conn, groups) if groups else {}
                 read_peer = [
                     await _reply_reads(conn, a.conversation.type, a.row["conversation_id"], a.row["sender_id"], a.previous_read_seq, a.row["seq"])
                     for a in appended
                 ]
-        except message_store.NotMembers as refused:
+        except message_batch.NotMembers as refused:
             # Someone left or was removed meanwhile: refuse their messages, write the others.
             rest = []
             for send in sends:

@@ -1,0 +1,220 @@
+"""Group commit: several text messages stored in one transaction, in a fixed number of
+statements whatever the batch size.
+
+The batch travels as one JSON document per statement, expanded by the database (JSON_TABLE on
+MySQL/MariaDB, json_each on SQLite), and what comes back is one JSON value per statement. The
+MySQL driver is pure Python: it escapes every bound value and parses every result row in
+Python, and MariaDB's optimizer is slow on long `(a, b) IN (...)` lists. Measured on a batch of
+100 on MariaDB 10.11: the id read-back went from 5.5 ms as a tuple IN to 0.7 ms, the INSERT from
+17.8 ms as a multi-row VALUES to 5.1 ms. Values that may be NULL travel as 0 or "" and are
+turned back by NULLIF, so nothing depends on how each engine maps a JSON null."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+
+import orjson
+from sqlalchemy import bindparam, text, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from storage.clock import utc_now
+from storage.messages import NewMessage, message_row
+from storage.tables import Millis, conversations, messages
+
+
+@dataclass(frozen=True, slots=True)
+class BatchConversation:
+    type: int
+    direct_low_id: int | None
+    direct_high_id: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class BatchAppended:
+    row: dict
+    conversation: BatchConversation
+    # The sender's read marker before this message: a direct reply past unread peer messages
+    # makes them read.
+    previous_read_seq: int
+
+
+class NotMembers(Exception):
+    """Senders of a batch that are not members of the conversation they write to."""
+
+    def __init__(self, pairs: set[tuple[int, int]]) -> None:
+        super().__init__(f"{len(pairs)} senders are not members")
+        self.pairs = pairs
+
+
+@dataclass(frozen=True)
+class _Statements:
+    # [[conversation_id, user_id], ...] → [[id, type, low, high, last_seq, member?, last_read_seq], ...]
+    state: object
+    # [[conversation_id, seq, sender_id, receiver_id or 0, content, msg_type, client_msg_id or ""], ...];
+    # None: an executemany of the rows
+    insert: object | None
+    # [[conversation_id, seq], ...] → [[conversation_id, seq, id], ...]
+    ids: object
+    # [[conversation_id, user_id, seq], ...]
+    markers: object
+
+
+_MYSQL = _Statements(
+    state=text(
+        """
+        SELECT JSON_ARRAYAGG(JSON_ARRAY(c.id, c.type, c.direct_low_id, c.direct_high_id, c.last_seq, m.user_id, m.last_read_seq))
+        FROM JSON_TABLE(:pairs, '$[*]' COLUMNS (conversation_id BIGINT PATH '$[0]', user_id BIGINT PATH '$[1]')) AS p
+        JOIN conversations AS c ON c.id = p.conversation_id
+        LEFT JOIN conversation_members AS m ON m.conversation_id = p.conversation_id AND m.user_id = p.user_id
+        """
+    ),
+    insert=text(
+        """
+        INSERT INTO messages (conversation_id, seq, sender_id, receiver_id, content, msg_type, status, client_msg_id, created_at)
+        SELECT r.conversation_id, r.seq, r.sender_id, NULLIF(r.receiver_id, 0), r.content, r.msg_type, :status, NULLIF(r.client_msg_id, ''), :now
+        FROM JSON_TABLE(:rows, '$[*]' COLUMNS (
+            conversation_id BIGINT PATH '$[0]', seq BIGINT PATH '$[1]', sender_id BIGINT PATH '$[2]', receiver_id BIGINT PATH '$[3]',
+            content LONGTEXT PATH '$[4]', msg_type INT PATH '$[5]', client_msg_id VARCHAR(255) PATH '$[6]'
+        )) AS r
+        """
+    ).bindparams(bindparam("now", type_=Millis)),
+    ids=text(
+        """
+        SELECT JSON_ARRAYAGG(JSON_ARRAY(m.conversation_id, m.seq, m.id))
+        FROM JSON_TABLE(:keys, '$[*]' COLUMNS (conversation_id BIGINT PATH '$[0]', seq BIGINT PATH '$[1]')) AS k
+        JOIN messages AS m ON m.conversation_id = k.conversation_id AND m.seq = k.seq
+        """
+    ),
+    markers=text(
+        """
+        UPDATE conversation_members AS m
+        JOIN JSON_TABLE(:markers, '$[*]' COLUMNS (conversation_id BIGINT PATH '$[0]', user_id BIGINT PATH '$[1]', seq BIGINT PATH '$[2]')) AS k
+            ON m.conversation_id = k.conversation_id AND m.user_id = k.user_id
+        SET m.last_read_seq = GREATEST(m.last_read_seq, k.seq)
+        """
+    ),
+)
+
+_SQLITE = _Statements(
+    state=text(
+        """
+        SELECT json_group_array(json_array(c.id, c.type, c.direct_low_id, c.direct_high_id, c.last_seq, m.user_id, m.last_read_seq))
+        FROM json_each(:pairs) AS p
+        JOIN conversations AS c ON c.id = json_extract(p.value, '$[0]')
+        LEFT JOIN conversation_members AS m ON m.conversation_id = c.id AND m.user_id = json_extract(p.value, '$[1]')
+        """
+    ),
+    # json_extract cuts a string at a NUL character; the SQLite driver binds values in C, so a
+    # plain executemany costs little here.
+    insert=None,
+    ids=text(
+        """
+        SELECT json_group_array(json_array(m.conversation_id, m.seq, m.id))
+        FROM json_each(:keys) AS k
+        JOIN messages AS m ON m.conversation_id = json_extract(k.value, '$[0]') AND m.seq = json_extract(k.value, '$[1]')
+        """
+    ),
+    markers=text(
+        """
+        UPDATE conversation_members SET last_read_seq = max(last_read_seq, json_extract(k.value, '$[2]'))
+        FROM json_each(:markers) AS k
+        WHERE conversation_members.conversation_id = json_extract(k.value, '$[0]')
+            AND conversation_members.user_id = json_extract(k.value, '$[1]')
+        """
+    ),
+)
+
+_ids = bindparam("ids", expanding=True)
+# One statement takes every row lock of the batch: a range over the primary key, in id order, so
+# two batches (of this process or another) always lock in the same order and cannot deadlock.
+_LOCK = update(conversations).where(conversations.c.id.in_(_ids)).values(updated_at=bindparam("now"))
+_ADVANCE = update(conversations).where(conversations.c.id.in_(_ids)).values(last_seq=conversations.c.last_seq + bindparam("count"))
+# The usual batch (every conversation gets the same number of messages, one in a 1:1 load) takes
+# its locks and advances in the same statement.
+_LOCK_AND_ADVANCE = _ADVANCE.values(updated_at=bindparam("now"))
+
+
+async def append_batch(conn: AsyncConnection, batch: list[NewMessage]) -> list[BatchAppended]:
+    """Store text messages as `append_message` does one by one; seqs follow the batch's order
+    within each conversation. Raises NotMembers, before anything is inserted, when a sender is
+    not a member; the caller rolls back and retries without those messages."""
+    sql = _SQLITE if conn.dialect.name == "sqlite" else _MYSQL
+    now = utc_now()
+    per_conversation = Counter(new.conversation_id for new in batch)
+    await _lock_and_advance(conn, per_conversation, now)
+
+    pairs = list(dict.fromkeys((new.conversation_id, new.sender_id) for new in batch))
+    found: dict[int, BatchConversation] = {}
+    last_seqs: dict[int, int] = {}
+    markers: dict[tuple[int, int], int] = {}
+    for conversation_id, type_, low, high, last_seq, member_id, last_read_seq in await _fetch_json(conn, sql.state, pairs=pairs):
+        found[conversation_id] = BatchConversation(type_, low, high)
+        last_seqs[conversation_id] = last_seq
+        if member_id is not None:
+            markers[(conversation_id, member_id)] = last_read_seq
+    strangers = {pair for pair in pairs if pair not in markers}
+    if strangers:
+        raise NotMembers(strangers)
+
+    next_seq = {conversation_id: last_seqs[conversation_id] - count + 1 for conversation_id, count in per_conversation.items()}
+    rows = []
+    for new in batch:
+        seq = next_seq[new.conversation_id]
+        next_seq[new.conversation_id] = seq + 1
+        rows.append(message_row(new, seq, _direct_peer(found[new.conversation_id], new.sender_id), now))
+    await _insert(conn, sql, rows, now)
+    stored = {(c, s): i for c, s, i in await _fetch_json(conn, sql.ids, keys=[[r["conversation_id"], r["seq"]] for r in rows])}
+
+    newest_by_sender: dict[tuple[int, int], int] = {}
+    for row in rows:
+        row["id"] = stored[(row["conversation_id"], row["seq"])]
+        newest_by_sender[(row["conversation_id"], row["sender_id"])] = row["seq"]
+    await conn.execute(sql.markers, {"markers": _document([c, u, s] for (c, u), s in newest_by_sender.items())})
+
+    result = []
+    for row in rows:
+        pair = (row["conversation_id"], row["sender_id"])
+        result.append(BatchAppended(row, found[row["conversation_id"]], markers[pair]))
+        markers[pair] = max(markers[pair], row["seq"])
+    return result
+
+
+async def _lock_and_advance(conn: AsyncConnection, per_conversation: Counter, now) -> None:
+    ids = sorted(per_conversation)
+    counts = set(per_conversation.values())
+    if len(counts) == 1:
+        await conn.execute(_LOCK_AND_ADVANCE, {"ids": ids, "count": counts.pop(), "now": now})
+        return
+    await conn.execute(_LOCK, {"ids": ids, "now": now})
+    by_count: dict[int, list[int]] = {}
+    for conversation_id in ids:
+        by_count.setdefault(per_conversation[conversation_id], []).append(conversation_id)
+    for count, same in by_count.items():
+        await conn.execute(_ADVANCE, {"ids": same, "count": count})
+
+
+async def _insert(conn: AsyncConnection, sql: _Statements, rows: list[dict], now) -> None:
+    if sql.insert is None:
+        await conn.execute(messages.insert(), rows)
+        return
+    document = _document(
+        [r["conversation_id"], r["seq"], r["sender_id"], r["receiver_id"] or 0, r["content"], r["msg_type"], r["client_msg_id"] or ""] for r in rows
+    )
+    await conn.execute(sql.insert, {"rows": document, "status": rows[0]["status"], "now": now})
+
+
+def _document(values) -> str:
+    return orjson.dumps(list(values)).decode()
+
+
+async def _fetch_json(conn: AsyncConnection, statement, **documents) -> list:
+    """The statement's one JSON value; an aggregate over no rows is NULL on MySQL."""
+    value = await conn.scalar(statement, {name: _document(items) for name, items in documents.items()})
+    return orjson.loads(value) if value is not None else []
+
+
+def _direct_peer(conversation: BatchConversation, sender_id: int) -> int | None:
+    if conversation.direct_low_id is None:
+        return None
+    return conversation.direct_high_id if conversation.direct_low_id == sender_id else conversation.direct_low_id
