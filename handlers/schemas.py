@@ -59,6 +59,43 @@ class SendMessageSchema(StrictSchema):
         if (data.get("conversation_id") is None) == (data.get("receiver_id") is None):
             raise ValidationError("give conversation_id or receiver_id", "conversation_id")
 
+    def load(self, data, *, many=None, partial=None, unknown=None):
+        """Every sent message passes here, and a marshmallow load was a fifth of the server's
+        time per message. A frame that is plainly valid is loaded by `_plainly_valid`, to the
+        same result; anything else, every error included, takes the full load.
+        tests/test_send_message_schema.py checks the two agree."""
+        if many is None and partial is None and unknown is None:
+            loaded = _plainly_valid(data)
+            if loaded is not None:
+                return loaded
+        return super().load(data, many=many, partial=partial, unknown=unknown)
+
+
+_SEND_FIELDS = frozenset(("conversation_id", "receiver_id", "content", "msg_type", "client_msg_id"))
+
+
+def _plainly_valid(data) -> dict | None:
+    """What SendMessageSchema loads from `data`, or None when the full load must decide."""
+    if type(data) is not dict or not _SEND_FIELDS.issuperset(data):
+        return None
+    content = data.get("content")
+    conversation_id = data.get("conversation_id")
+    receiver_id = data.get("receiver_id")
+    msg_type = data.get("msg_type", 1)
+    client_msg_id = data.get("client_msg_id")
+    if type(content) is not str or not content:
+        return None
+    if (conversation_id is None) == (receiver_id is None):
+        return None
+    for target in (conversation_id, receiver_id):
+        if target is not None and (type(target) is not int or target < 1):
+            return None
+    if type(msg_type) is not int or msg_type not in (1, 2, 3):
+        return None
+    if client_msg_id is not None and (type(client_msg_id) is not str or not 1 <= len(client_msg_id) <= 64):
+        return None
+    return {"conversation_id": conversation_id, "receiver_id": receiver_id, "content": content, "msg_type": msg_type, "client_msg_id": client_msg_id}
+
 
 class ConversationMessageSchema(StrictSchema):
     """POST /api/conversations/{id}/messages: the conversation is in the path."""
