@@ -6,7 +6,7 @@ its code) or raises a `handlers.errors.HubbubError`. PLUGINS.md is the guide."""
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 from marshmallow import EXCLUDE, Schema
 from sqlalchemy import Table
@@ -22,9 +22,9 @@ class EmptySchema(Schema):
         unknown = EXCLUDE
 
 
-@dataclass(frozen=True, slots=True)
-class Reply:
-    """A reply with a code other than 200, e.g. 201 for a stored message."""
+class Reply(NamedTuple):
+    """A reply with a code other than 200, e.g. 201 for a stored message. A tuple, which is
+    quicker to build than a frozen dataclass (one per message sent)."""
 
     data: Any
     code: int = 200

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import orjson
 from sqlalchemy import bindparam, text, update
@@ -23,15 +24,13 @@ from storage.messages import NewMessage, message_row
 from storage.tables import Millis, conversations, messages
 
 
-@dataclass(frozen=True, slots=True)
-class BatchConversation:
+class BatchConversation(NamedTuple):
     type: int
     direct_low_id: int | None
     direct_high_id: int | None
 
 
-@dataclass(frozen=True, slots=True)
-class BatchAppended:
+class BatchAppended(NamedTuple):
     row: dict
     conversation: BatchConversation
     # The sender's read marker before this message: a direct reply past unread peer messages

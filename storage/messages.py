@@ -2,7 +2,7 @@
 commit) are the only ways a message is written: sequence allocation and the sender's read marker
 live in these two places."""
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from sqlalchemy import Row, bindparam, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -11,8 +11,10 @@ from storage.clock import utc_now
 from storage.tables import STATUS_READ, STATUS_RECALLED, STATUS_UNREAD, conversation_members, conversations, messages
 
 
-@dataclass(frozen=True, slots=True)
-class NewMessage:
+class NewMessage(NamedTuple):
+    """A message to store. A tuple, not a frozen dataclass: one is made per message sent, and a
+    frozen dataclass takes three times as long to build."""
+
     conversation_id: int
     sender_id: int
     receiver_id: int | None
