@@ -17,11 +17,12 @@ from typing import NamedTuple
 
 import orjson
 from sqlalchemy import bindparam, text, update
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.clock import utc_now
 from storage.messages import NewMessage, message_row
-from storage.tables import Millis, conversations, messages
+from storage.tables import conversations, messages
 
 
 class BatchConversation(NamedTuple):
@@ -48,6 +49,11 @@ class NotMembers(Exception):
 
 @dataclass(frozen=True)
 class _Statements:
+    # Every conversation of the batch (the `ids`) locked in id order and advanced by `count`.
+    lock_and_advance: object
+    # Locked only, and advanced by :count, for batches with different counts.
+    lock: object
+    advance: object
     # [[conversation_id, user_id], ...] → [[id, type, low, high, last_seq, member?, last_read_seq], ...]
     state: object
     # [[conversation_id, seq, sender_id, receiver_id or 0, content, msg_type, client_msg_id or ""], ...];
@@ -59,43 +65,49 @@ class _Statements:
     markers: object
 
 
+# Plain SQL run on the driver's own connection (see _DriverStatements). The IN lists are the
+# batch's conversations: a range over the primary key, locked in id order, so two batches (of
+# this process or another) always lock in the same order and cannot deadlock.
 _MYSQL = _Statements(
-    state=text(
-        """
+    lock_and_advance="UPDATE conversations SET last_seq = last_seq + %(count)s, updated_at = %(now)s WHERE id IN ({ids})",
+    lock="UPDATE conversations SET updated_at = %(now)s WHERE id IN ({ids})",
+    advance="UPDATE conversations SET last_seq = last_seq + %(count)s WHERE id IN ({ids})",
+    state="""
         SELECT JSON_ARRAYAGG(JSON_ARRAY(c.id, c.type, c.direct_low_id, c.direct_high_id, c.last_seq, m.user_id, m.last_read_seq))
-        FROM JSON_TABLE(:pairs, '$[*]' COLUMNS (conversation_id BIGINT PATH '$[0]', user_id BIGINT PATH '$[1]')) AS p
+        FROM JSON_TABLE(%(pairs)s, '$[*]' COLUMNS (conversation_id BIGINT PATH '$[0]', user_id BIGINT PATH '$[1]')) AS p
         JOIN conversations AS c ON c.id = p.conversation_id
         LEFT JOIN conversation_members AS m ON m.conversation_id = p.conversation_id AND m.user_id = p.user_id
-        """
-    ),
-    insert=text(
-        """
+    """,
+    insert="""
         INSERT INTO messages (conversation_id, seq, sender_id, receiver_id, content, msg_type, status, client_msg_id, created_at)
-        SELECT r.conversation_id, r.seq, r.sender_id, NULLIF(r.receiver_id, 0), r.content, r.msg_type, :status, NULLIF(r.client_msg_id, ''), :now
-        FROM JSON_TABLE(:rows, '$[*]' COLUMNS (
+        SELECT r.conversation_id, r.seq, r.sender_id, NULLIF(r.receiver_id, 0), r.content, r.msg_type, %(status)s,
+            NULLIF(r.client_msg_id, ''), %(now)s
+        FROM JSON_TABLE(%(rows)s, '$[*]' COLUMNS (
             conversation_id BIGINT PATH '$[0]', seq BIGINT PATH '$[1]', sender_id BIGINT PATH '$[2]', receiver_id BIGINT PATH '$[3]',
             content LONGTEXT PATH '$[4]', msg_type INT PATH '$[5]', client_msg_id VARCHAR(255) PATH '$[6]'
         )) AS r
-        """
-    ).bindparams(bindparam("now", type_=Millis)),
-    ids=text(
-        """
+    """,
+    ids="""
         SELECT JSON_ARRAYAGG(JSON_ARRAY(m.conversation_id, m.seq, m.id))
-        FROM JSON_TABLE(:keys, '$[*]' COLUMNS (conversation_id BIGINT PATH '$[0]', seq BIGINT PATH '$[1]')) AS k
+        FROM JSON_TABLE(%(keys)s, '$[*]' COLUMNS (conversation_id BIGINT PATH '$[0]', seq BIGINT PATH '$[1]')) AS k
         JOIN messages AS m ON m.conversation_id = k.conversation_id AND m.seq = k.seq
-        """
-    ),
-    markers=text(
-        """
+    """,
+    markers="""
         UPDATE conversation_members AS m
-        JOIN JSON_TABLE(:markers, '$[*]' COLUMNS (conversation_id BIGINT PATH '$[0]', user_id BIGINT PATH '$[1]', seq BIGINT PATH '$[2]')) AS k
+        JOIN JSON_TABLE(%(markers)s, '$[*]' COLUMNS (conversation_id BIGINT PATH '$[0]', user_id BIGINT PATH '$[1]', seq BIGINT PATH '$[2]')) AS k
             ON m.conversation_id = k.conversation_id AND m.user_id = k.user_id
         SET m.last_read_seq = GREATEST(m.last_read_seq, k.seq)
-        """
-    ),
+    """,
 )
 
+_ids = bindparam("ids", expanding=True)
+_advance = update(conversations).where(conversations.c.id.in_(_ids)).values(last_seq=conversations.c.last_seq + bindparam("count"))
+
+# SQLAlchemy statements, run through the AsyncConnection as everywhere else.
 _SQLITE = _Statements(
+    lock_and_advance=_advance.values(updated_at=bindparam("now")),
+    lock=update(conversations).where(conversations.c.id.in_(_ids)).values(updated_at=bindparam("now")),
+    advance=_advance,
     state=text(
         """
         SELECT json_group_array(json_array(c.id, c.type, c.direct_low_id, c.direct_high_id, c.last_seq, m.user_id, m.last_read_seq))
@@ -124,30 +136,91 @@ _SQLITE = _Statements(
     ),
 )
 
-_ids = bindparam("ids", expanding=True)
-# One statement takes every row lock of the batch: a range over the primary key, in id order, so
-# two batches (of this process or another) always lock in the same order and cannot deadlock.
-_LOCK = update(conversations).where(conversations.c.id.in_(_ids)).values(updated_at=bindparam("now"))
-_ADVANCE = update(conversations).where(conversations.c.id.in_(_ids)).values(last_seq=conversations.c.last_seq + bindparam("count"))
-# The usual batch (every conversation gets the same number of messages, one in a 1:1 load) takes
-# its locks and advances in the same statement.
-_LOCK_AND_ADVANCE = _ADVANCE.values(updated_at=bindparam("now"))
+
+class _SQLAlchemyStatements:
+    """Runs `_SQLITE` through the connection."""
+
+    sql = _SQLITE
+
+    def __init__(self, conn: AsyncConnection) -> None:
+        self._conn = conn
+
+    async def execute(self, statement, params: dict, ids: tuple[int, ...] = ()) -> None:
+        await self._conn.execute(statement, {**params, "ids": ids} if ids else params)
+
+    async def scalar(self, statement, params: dict):
+        return await self._conn.scalar(statement, params)
+
+    async def insert_rows(self, rows: list[dict]) -> None:
+        await self._conn.execute(messages.insert(), rows)
+
+
+class _DriverStatements:
+    """Runs `_MYSQL` on the aiomysql connection under `conn`, inside the caller's transaction
+    (the same connection; the caller's commit commits it). SQLAlchemy's async layer costs
+    ~150 us of CPU per statement on top of the driver's ~110 us (measured with SELECT 1), and a
+    batch takes six statements, whatever its size. Driver errors are raised as SQLAlchemy's, as
+    if the statement had gone through it."""
+
+    sql = _MYSQL
+
+    def __init__(self, conn: AsyncConnection, driver) -> None:
+        self._conn = conn
+        self._dialect = conn.dialect
+        self._driver = driver
+
+    @classmethod
+    async def of(cls, conn: AsyncConnection) -> _DriverStatements:
+        return cls(conn, (await conn.get_raw_connection()).driver_connection)
+
+    async def execute(self, statement: str, params: dict, ids: tuple[int, ...] = ()) -> None:
+        if ids:
+            # PyMySQL binds no sequences: one placeholder per id.
+            statement = statement.format(ids=", ".join(f"%(id{i})s" for i in range(len(ids))))
+            params = {**params, **{f"id{i}": conversation_id for i, conversation_id in enumerate(ids)}}
+        await self._run(statement, params)
+
+    async def scalar(self, statement: str, params: dict):
+        return await self._run(statement, params, fetch=True)
+
+    async def _run(self, statement: str, params: dict, fetch: bool = False):
+        error = self._dialect.loaded_dbapi.Error
+        async with self._driver.cursor() as cursor:
+            try:
+                await cursor.execute(statement, params)
+            except error as exc:
+                lost = self._dialect.is_disconnect(exc, self._driver, cursor)
+                if lost:
+                    # As SQLAlchemy does: the pool must not hand this connection out again, and
+                    # the caller's rollback must not be tried on it.
+                    await self._conn.invalidate(exc)
+                raise DBAPIError.instance(statement, params, exc, error, dialect=self._dialect, connection_invalidated=lost) from exc
+            if fetch:
+                row = await cursor.fetchone()
+                return row[0] if row else None
+        return None
+
+
+async def _statements_for(conn: AsyncConnection) -> _SQLAlchemyStatements | _DriverStatements:
+    if conn.dialect.name == "sqlite":
+        return _SQLAlchemyStatements(conn)
+    return await _DriverStatements.of(conn)
 
 
 async def append_batch(conn: AsyncConnection, batch: list[NewMessage]) -> list[BatchAppended]:
     """Store text messages as `append_message` does one by one; seqs follow the batch's order
     within each conversation. Raises NotMembers, before anything is inserted, when a sender is
     not a member; the caller rolls back and retries without those messages."""
-    sql = _SQLITE if conn.dialect.name == "sqlite" else _MYSQL
+    db = await _statements_for(conn)
     now = utc_now()
     per_conversation = Counter(new.conversation_id for new in batch)
-    await _lock_and_advance(conn, per_conversation, now)
+    await _lock_and_advance(db, per_conversation, now)
 
     pairs = list(dict.fromkeys((new.conversation_id, new.sender_id) for new in batch))
     found: dict[int, BatchConversation] = {}
     last_seqs: dict[int, int] = {}
     markers: dict[tuple[int, int], int] = {}
-    for conversation_id, type_, low, high, last_seq, member_id, last_read_seq in await _fetch_json(conn, sql.state, pairs=pairs):
+    for conversation_id, type_, low, high, last_seq, member_id, last_read_seq in await _fetch_json(db, db.sql.state, pairs=pairs):
         found[conversation_id] = BatchConversation(type_, low, high)
         last_seqs[conversation_id] = last_seq
         if member_id is not None:
@@ -162,14 +235,14 @@ async def append_batch(conn: AsyncConnection, batch: list[NewMessage]) -> list[B
         seq = next_seq[new.conversation_id]
         next_seq[new.conversation_id] = seq + 1
         rows.append(message_row(new, seq, _direct_peer(found[new.conversation_id], new.sender_id), now))
-    await _insert(conn, sql, rows, now)
-    stored = {(c, s): i for c, s, i in await _fetch_json(conn, sql.ids, keys=[[r["conversation_id"], r["seq"]] for r in rows])}
+    await _insert(db, rows, now)
+    stored = {(c, s): i for c, s, i in await _fetch_json(db, db.sql.ids, keys=[[r["conversation_id"], r["seq"]] for r in rows])}
 
     newest_by_sender: dict[tuple[int, int], int] = {}
     for row in rows:
         row["id"] = stored[(row["conversation_id"], row["seq"])]
         newest_by_sender[(row["conversation_id"], row["sender_id"])] = row["seq"]
-    await conn.execute(sql.markers, {"markers": _document([c, u, s] for (c, u), s in newest_by_sender.items())})
+    await db.execute(db.sql.markers, {"markers": _document([c, u, s] for (c, u), s in newest_by_sender.items())})
 
     result = []
     for row in rows:
@@ -179,37 +252,38 @@ async def append_batch(conn: AsyncConnection, batch: list[NewMessage]) -> list[B
     return result
 
 
-async def _lock_and_advance(conn: AsyncConnection, per_conversation: Counter, now) -> None:
-    ids = sorted(per_conversation)
+async def _lock_and_advance(db, per_conversation: Counter, now) -> None:
+    ids = tuple(sorted(per_conversation))
     counts = set(per_conversation.values())
     if len(counts) == 1:
-        await conn.execute(_LOCK_AND_ADVANCE, {"ids": ids, "count": counts.pop(), "now": now})
+        # The usual batch (one message per conversation in a 1:1 load): one statement.
+        await db.execute(db.sql.lock_and_advance, {"count": counts.pop(), "now": now}, ids)
         return
-    await conn.execute(_LOCK, {"ids": ids, "now": now})
+    await db.execute(db.sql.lock, {"now": now}, ids)
     by_count: dict[int, list[int]] = {}
     for conversation_id in ids:
         by_count.setdefault(per_conversation[conversation_id], []).append(conversation_id)
     for count, same in by_count.items():
-        await conn.execute(_ADVANCE, {"ids": same, "count": count})
+        await db.execute(db.sql.advance, {"count": count}, tuple(same))
 
 
-async def _insert(conn: AsyncConnection, sql: _Statements, rows: list[dict], now) -> None:
-    if sql.insert is None:
-        await conn.execute(messages.insert(), rows)
+async def _insert(db, rows: list[dict], now) -> None:
+    if db.sql.insert is None:
+        await db.insert_rows(rows)
         return
     document = _document(
         [r["conversation_id"], r["seq"], r["sender_id"], r["receiver_id"] or 0, r["content"], r["msg_type"], r["client_msg_id"] or ""] for r in rows
     )
-    await conn.execute(sql.insert, {"rows": document, "status": rows[0]["status"], "now": now})
+    await db.execute(db.sql.insert, {"rows": document, "status": rows[0]["status"], "now": now})
 
 
 def _document(values) -> str:
     return orjson.dumps(list(values)).decode()
 
 
-async def _fetch_json(conn: AsyncConnection, statement, **documents) -> list:
+async def _fetch_json(db, statement, **documents) -> list:
     """The statement's one JSON value; an aggregate over no rows is NULL on MySQL."""
-    value = await conn.scalar(statement, {name: _document(items) for name, items in documents.items()})
+    value = await db.scalar(statement, {name: _document(items) for name, items in documents.items()})
     return orjson.loads(value) if value is not None else []
 
 

@@ -3,8 +3,8 @@
 import asyncio
 
 import pytest
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import select, text
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from storage import conversations as conversation_store
 from storage import message_batch
@@ -262,3 +262,22 @@ async def test_append_batch_refuses_a_conversation_that_is_gone(engine, two_user
         async with engine.begin() as conn:
             await message_batch.append_batch(conn, [NewMessage(group.id, alice, None, "anyone?", 1, None)])
     assert refused.value.pairs == {(group.id, alice)}
+
+
+async def test_append_batch_raises_a_lost_connection_as_sqlalchemys_error(engine, two_users, backend):
+    """The MySQL batch runs on the driver's connection; its errors must still be SQLAlchemy's,
+    which the server answers as 503 and the writer tells apart from a duplicate."""
+    if backend != "mysql":
+        pytest.skip("kills a MySQL connection")
+    alice, bob = two_users
+    async with engine.begin() as conn:
+        direct, _ = await conversation_store.get_or_create_direct(conn, alice, bob)
+    with pytest.raises(OperationalError):
+        async with engine.begin() as conn:
+            own_id = await conn.scalar(text("SELECT CONNECTION_ID()"))
+            async with engine.connect() as killer:
+                await killer.execute(text(f"KILL CONNECTION {int(own_id)}"))
+            await message_batch.append_batch(conn, [NewMessage(direct.id, alice, None, "into the void", 1, None)])
+    async with engine.begin() as conn:
+        appended = await message_batch.append_batch(conn, [NewMessage(direct.id, alice, None, "after", 1, None)])
+    assert appended[0].row["seq"] == 1
