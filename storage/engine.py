@@ -9,7 +9,7 @@ def create_engine(database_url: str) -> AsyncEngine:
     url = make_url(database_url)
     if url.get_backend_name() == "sqlite":
         return _sqlite_engine(database_url)
-    return create_async_engine(
+    engine = create_async_engine(
         database_url,
         pool_size=10,
         max_overflow=10,
@@ -20,7 +20,19 @@ def create_engine(database_url: str) -> AsyncEngine:
         # MariaDB caps JSON_ARRAYAGG, which the group commit reads its batch through, at
         # group_concat_max_len (a server may set it as low as MySQL's 1024 bytes).
         connect_args={"charset": "utf8mb4", "init_command": "SET SESSION group_concat_max_len = 16777216"},
+        pool_reset_on_return=None,
     )
+
+    # SQLAlchemy rolls back a transaction of its own that is open when a connection closes, but
+    # after a commit the pool's default reset sends one more ROLLBACK: a round trip after every
+    # committed transaction, each message batch among them. The server says in every reply
+    # whether a transaction is open (one SQLAlchemy does not know of, say), so roll back only then.
+    @event.listens_for(engine.sync_engine, "reset")
+    def _roll_back_if_open(dbapi_connection, record, reset_state):
+        if reset_state.asyncio_safe and record.driver_connection.get_transaction_status():
+            dbapi_connection.rollback()
+
+    return engine
 
 
 def _sqlite_engine(database_url: str) -> AsyncEngine:

@@ -3,7 +3,7 @@
 import asyncio
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import select, text, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from storage import conversations as conversation_store
@@ -11,7 +11,7 @@ from storage import message_batch
 from storage import messages as message_store
 from storage import users as user_store
 from storage.messages import NewMessage
-from storage.tables import STATUS_RECALLED, messages
+from storage.tables import STATUS_RECALLED, messages, users
 
 
 @pytest.fixture
@@ -281,3 +281,21 @@ async def test_append_batch_raises_a_lost_connection_as_sqlalchemys_error(engine
     async with engine.begin() as conn:
         appended = await message_batch.append_batch(conn, [NewMessage(direct.id, alice, None, "after", 1, None)])
     assert appended[0].row["seq"] == 1
+
+
+async def test_a_connection_returned_with_an_open_transaction_is_rolled_back(engine, two_users, backend):
+    """SQLAlchemy rolls back the transactions it knows of; the pool no longer sends a ROLLBACK
+    after every commit, but must still roll back one it does not know of: here a write on the
+    driver's connection (as the group commit makes) after SQLAlchemy's transaction ended."""
+    if backend != "mysql":
+        pytest.skip("the MySQL pool's reset")
+    alice, bob = two_users
+    async with engine.connect() as conn:
+        await conn.commit()
+        driver = (await conn.get_raw_connection()).driver_connection
+        async with driver.cursor() as cursor:
+            await cursor.execute("UPDATE users SET nickname = 'uncommitted' WHERE id = %s", (alice,))
+        assert driver.get_transaction_status()
+    assert not driver.get_transaction_status()
+    async with engine.connect() as conn:
+        assert (await conn.execute(select(users.c.nickname).where(users.c.id == alice))).scalar_one() == "Al"
