@@ -24,6 +24,9 @@ from bench.targets import AIOHTTP_BATCHED, ALL, HUBBUB
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 GOAL_RATE = 10000.0
+# Every target is also offered this rate, which all of them carry, so latencies compare at
+# equal load and not only at each one's own maximum.
+EQUAL_RATE = 1000.0
 OPEN_TRIES = 3
 OPEN_STEP = 0.6
 
@@ -73,6 +76,11 @@ def run(only: set[str], targets: list[str], sizes: dict, profile: bool, quick: b
                 if r is None or sustained(r) or quick:
                     break
                 rate = max(10.0, round(rate * OPEN_STEP, -1))
+        for target in targets:
+            r = _attempt(results, "direct", direct.run, target, pairs=sizes["pairs"], duration=sizes["duration"], warmup=sizes["warmup"],
+                         mode="open", rate=min(EQUAL_RATE, 200.0) if quick else EQUAL_RATE)
+            if r:
+                r["equal_load"] = True
     if "fanout" in only:
         for target in targets:
             _attempt(results, "fanout", fanout.run, target, members=sizes["members"], senders=sizes["senders"], duration=sizes["duration"],
