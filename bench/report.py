@@ -166,7 +166,7 @@ def _open(results) -> list[str]:
            "Messages leave on a fixed schedule whatever the server does; latency counts from when each was due. "
            "The goal's 10,000 msg/s is offered to a target whose closed-loop rate reached it; a slower target is offered "
            "80% of its closed-loop maximum instead, since offering it 10,000 would only measure a growing queue; a rate "
-           "that is not sustained (replies fall behind) is retried at 0.6× that, at most twice, so the last row of a target "
+           "that is not sustained (replies fall behind, or delivery p99 is over 250 ms: a queue) is retried at 0.6× that, at most twice, so the last row of a target "
            "is about the highest rate it sustains. 'unanswered' = sent inside the window, no reply within the grace period. "
            "The scheduler ticks every 1 ms; a message is stamped with its due time when the generator is more than a tick "
            "late, so a backlog counts in the latency.", "",
