@@ -51,7 +51,7 @@ class NotMembers(Exception):
 class _Statements:
     # Every conversation of the batch (the `ids`) locked in id order and advanced by `count`.
     lock_and_advance: object
-    # Locked only, and advanced by :count, for batches with different counts.
+    # Locked only, then advanced by `count` per group of equal counts, for batches with different counts.
     lock: object
     advance: object
     # [[conversation_id, user_id], ...] → [[id, type, low, high, last_seq, member?, last_read_seq], ...]
