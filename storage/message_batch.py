@@ -63,6 +63,8 @@ class _Statements:
     ids: object
     # [[conversation_id, user_id, seq], ...]
     markers: object
+    # The `ids`' members: a row (conversation_id, JSON array of user ids) per conversation
+    members: object
 
 
 # Plain SQL run on the driver's own connection (see _DriverStatements). The IN lists are the
@@ -98,6 +100,7 @@ _MYSQL = _Statements(
             ON m.conversation_id = k.conversation_id AND m.user_id = k.user_id
         SET m.last_read_seq = GREATEST(m.last_read_seq, k.seq)
     """,
+    members="SELECT conversation_id, JSON_ARRAYAGG(user_id) FROM conversation_members WHERE conversation_id IN ({ids}) GROUP BY conversation_id",
 )
 
 _ids = bindparam("ids", expanding=True)
@@ -134,6 +137,9 @@ _SQLITE = _Statements(
             AND conversation_members.user_id = json_extract(k.value, '$[1]')
         """
     ),
+    members=text(
+        "SELECT conversation_id, json_group_array(user_id) FROM conversation_members WHERE conversation_id IN :ids GROUP BY conversation_id"
+    ).bindparams(bindparam("ids", expanding=True)),
 )
 
 
@@ -150,6 +156,9 @@ class _SQLAlchemyStatements:
 
     async def scalar(self, statement, params: dict):
         return await self._conn.scalar(statement, params)
+
+    async def rows(self, statement, params: dict, ids: tuple[int, ...]) -> list[tuple]:
+        return [tuple(row) for row in await self._conn.execute(statement, {**params, "ids": ids})]
 
     async def insert_rows(self, rows: list[dict]) -> None:
         await self._conn.execute(messages.insert(), rows)
@@ -174,14 +183,14 @@ class _DriverStatements:
         return cls(conn, (await conn.get_raw_connection()).driver_connection)
 
     async def execute(self, statement: str, params: dict, ids: tuple[int, ...] = ()) -> None:
-        if ids:
-            # PyMySQL binds no sequences: one placeholder per id.
-            statement = statement.format(ids=", ".join(f"%(id{i})s" for i in range(len(ids))))
-            params = {**params, **{f"id{i}": conversation_id for i, conversation_id in enumerate(ids)}}
-        await self._run(statement, params)
+        await self._run(*_with_ids(statement, params, ids))
 
     async def scalar(self, statement: str, params: dict):
-        return await self._run(statement, params, fetch=True)
+        rows = await self._run(statement, params, fetch=True)
+        return rows[0][0] if rows else None
+
+    async def rows(self, statement: str, params: dict, ids: tuple[int, ...]) -> list[tuple]:
+        return await self._run(*_with_ids(statement, params, ids), fetch=True)
 
     async def _run(self, statement: str, params: dict, fetch: bool = False):
         error = self._dialect.loaded_dbapi.Error
@@ -196,9 +205,16 @@ class _DriverStatements:
                     await self._conn.invalidate(exc)
                 raise DBAPIError.instance(statement, params, exc, error, dialect=self._dialect, connection_invalidated=lost) from exc
             if fetch:
-                row = await cursor.fetchone()
-                return row[0] if row else None
+                return await cursor.fetchall()
         return None
+
+
+def _with_ids(statement: str, params: dict, ids: tuple[int, ...]) -> tuple[str, dict]:
+    """PyMySQL binds no sequences: one placeholder per id."""
+    if not ids:
+        return statement, params
+    statement = statement.format(ids=", ".join(f"%(id{i})s" for i in range(len(ids))))
+    return statement, {**params, **{f"id{i}": conversation_id for i, conversation_id in enumerate(ids)}}
 
 
 async def _statements_for(conn: AsyncConnection) -> _SQLAlchemyStatements | _DriverStatements:
@@ -250,6 +266,17 @@ async def append_batch(conn: AsyncConnection, batch: list[NewMessage]) -> list[B
         result.append(BatchAppended(row, found[row["conversation_id"]], markers[pair]))
         markers[pair] = max(markers[pair], row["seq"])
     return result
+
+
+async def member_ids_of_many(conn: AsyncConnection, conversation_ids: list[int]) -> dict[int, list[int]]:
+    """Every member of each conversation, for the pushes of a batch. One row per conversation
+    with its members as one JSON array: a 1,000-member group read as 1,000 rows took half the
+    server's time in the fan-out benchmark."""
+    db = await _statements_for(conn)
+    members: dict[int, list[int]] = {conversation_id: [] for conversation_id in conversation_ids}
+    for conversation_id, user_ids in await db.rows(db.sql.members, {}, tuple(conversation_ids)):
+        members[conversation_id] = orjson.loads(user_ids)
+    return members
 
 
 async def _lock_and_advance(db, per_conversation: Counter, now) -> None:

@@ -4,7 +4,7 @@ live in these two places."""
 
 from typing import NamedTuple
 
-from sqlalchemy import Row, bindparam, select, tuple_, update
+from sqlalchemy import Row, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.clock import utc_now
@@ -119,13 +119,3 @@ async def last_messages(conn: AsyncConnection, keys: list[tuple[int, int]]) -> d
 
     query = select(messages).where(tuple_(messages.c.conversation_id, messages.c.seq).in_(keys))
     return {row.conversation_id: row for row in await conn.execute(query)}
-
-
-async def member_ids_of_many(conn: AsyncConnection, conversation_ids: list[int]) -> dict[int, list[int]]:
-    members: dict[int, list[int]] = {conversation_id: [] for conversation_id in conversation_ids}
-    query = select(conversation_members.c.conversation_id, conversation_members.c.user_id).where(
-        conversation_members.c.conversation_id.in_(bindparam("ids", expanding=True))
-    )
-    for row in await conn.execute(query, {"ids": conversation_ids}):
-        members[row.conversation_id].append(row.user_id)
-    return members

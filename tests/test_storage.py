@@ -299,3 +299,16 @@ async def test_a_connection_returned_with_an_open_transaction_is_rolled_back(eng
     assert not driver.get_transaction_status()
     async with engine.connect() as conn:
         assert (await conn.execute(select(users.c.nickname).where(users.c.id == alice))).scalar_one() == "Al"
+
+
+async def test_member_ids_of_many_lists_each_conversations_members(engine, two_users):
+    alice, bob = two_users
+    async with engine.begin() as conn:
+        carol = (await user_store.insert_user(conn, username="carol", email="c@example.com", password_hash="x", nickname=None)).id
+        direct, _ = await conversation_store.get_or_create_direct(conn, alice, bob)
+    group = await make_group(engine, alice, [bob, carol])
+    empty = await make_group(engine, carol, [])
+    async with engine.begin() as conn:
+        await conversation_store.delete_conversation(conn, empty.id)
+        members = await message_batch.member_ids_of_many(conn, [group.id, direct.id, empty.id])
+    assert {key: sorted(value) for key, value in members.items()} == {group.id: sorted([alice, bob, carol]), direct.id: sorted([alice, bob]), empty.id: []}

@@ -19,7 +19,9 @@ MODULE = "bench.scenarios.fanout"
 
 
 def run(target: str = "hubbub", *, members: int = 1000, senders: int = 4, duration: float = 15.0, warmup: float = 3.0,
-        workers: int = 2, content_size: int = 100, grace: float = 5.0) -> dict:
+        workers: int = 2, content_size: int = 100, grace: float = 5.0, profile_to: str | None = None) -> dict:
+    """`profile_to`: a path; py-spy samples the server through the measured window and its
+    summary is written there (see bench/profile.py)."""
     options = {"target": target, "members": members, "senders": senders, "duration": duration, "warmup": warmup, "workers": workers,
                "content_size": content_size}
     log(f"fanout: {target}, {members} members, {senders} senders, {duration}s")
@@ -35,8 +37,17 @@ def run(target: str = "hubbub", *, members: int = 1000, senders: int = 4, durati
         plan = Plan(t.ws_url, t.protocol, mode="closed", warmup=warmup, duration=duration, grace=grace, content_size=content_size,
                     latency_every=16)
         shares = [(share, plan) for share in split_round_robin(specs, workers)]
-        m = measure(t, shares, warmup=warmup, duration=duration, grace=grace)
+        spy = {}
+        if profile_to:
+            from bench import profile
+
+            def at_window_start() -> None:
+                spy["proc"], spy["raw"] = profile.start(t.pid, duration)
+        m = measure(t, shares, warmup=warmup, duration=duration, grace=grace, at_window_start=at_window_start if profile_to else None)
         server = t.server.info  # filled in further when the server stops (exit code)
+        if profile_to:
+            profile.finish(spy["proc"], spy["raw"], profile_to, title=f"Hubbub fan-out: {members} members, {senders} senders, "
+                           f"{duration:.0f} s window, {round(m['delivered'] / m['window']['seconds'])} deliveries/s while sampled")
     seconds = m["window"]["seconds"]
     delivered, acked = m["delivered"], m["acked"]
     result = {

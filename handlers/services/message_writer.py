@@ -137,7 +137,7 @@ class MessageWriter:
             async with self._db.begin() as conn:
                 appended = await message_batch.append_batch(conn, [send.new for send in sends])
                 groups = sorted({a.row["conversation_id"] for a in appended if a.conversation.type != CONVERSATION_DIRECT})
-                members = await message_store.member_ids_of_many(conn, groups) if groups else {}
+                members = await message_batch.member_ids_of_many(conn, groups) if groups else {}
                 read_peer = [
                     await _reply_reads(conn, a.conversation.type, a.row["conversation_id"], a.row["sender_id"], a.previous_read_seq, a.row["seq"])
                     for a in appended
