@@ -14,12 +14,22 @@ from storage.messages import NewMessage
 from storage.tables import STATUS_RECALLED, messages, users
 
 
-@pytest.fixture
-async def two_users(engine, backend):
+async def insert_two_users(engine):
     async with engine.begin() as conn:
         alice = await user_store.insert_user(conn, username="alice", email="a@example.com", password_hash="x", nickname="Al")
         bob = await user_store.insert_user(conn, username="bob", email="b@example.com", password_hash="x", nickname=None)
     return alice.id, bob.id
+
+
+@pytest.fixture
+async def two_users(engine, backend):
+    return await insert_two_users(engine)
+
+
+@pytest.fixture
+async def two_mysql_users(engine):
+    """For the tests of the MySQL driver and pool alone: `engine` is MariaDB without `backend`."""
+    return await insert_two_users(engine)
 
 
 async def send(engine, conversation_id, sender_id, content, client_msg_id=None):
@@ -264,12 +274,10 @@ async def test_append_batch_refuses_a_conversation_that_is_gone(engine, two_user
     assert refused.value.pairs == {(group.id, alice)}
 
 
-async def test_append_batch_raises_a_lost_connection_as_sqlalchemys_error(engine, two_users, backend):
+async def test_append_batch_raises_a_lost_connection_as_sqlalchemys_error(engine, two_mysql_users):
     """The MySQL batch runs on the driver's connection; its errors must still be SQLAlchemy's,
     which the server answers as 503 and the writer tells apart from a duplicate."""
-    if backend != "mysql":
-        pytest.skip("kills a MySQL connection")
-    alice, bob = two_users
+    alice, bob = two_mysql_users
     async with engine.begin() as conn:
         direct, _ = await conversation_store.get_or_create_direct(conn, alice, bob)
     with pytest.raises(OperationalError):
@@ -283,13 +291,11 @@ async def test_append_batch_raises_a_lost_connection_as_sqlalchemys_error(engine
     assert appended[0].row["seq"] == 1
 
 
-async def test_a_connection_returned_with_an_open_transaction_is_rolled_back(engine, two_users, backend):
+async def test_a_connection_returned_with_an_open_transaction_is_rolled_back(engine, two_mysql_users):
     """SQLAlchemy rolls back the transactions it knows of; the pool no longer sends a ROLLBACK
     after every commit, but must still roll back one it does not know of: here a write on the
     driver's connection (as the group commit makes) after SQLAlchemy's transaction ended."""
-    if backend != "mysql":
-        pytest.skip("the MySQL pool's reset")
-    alice, bob = two_users
+    alice, bob = two_mysql_users
     async with engine.connect() as conn:
         await conn.commit()
         driver = (await conn.get_raw_connection()).driver_connection
