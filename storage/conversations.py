@@ -148,10 +148,12 @@ async def remove_member(conn: AsyncConnection, conversation_id: int, user_id: in
 
 
 async def partners_of(conn: AsyncConnection, user_id: int) -> list[int]:
-    """Users who share at least one conversation with `user_id`."""
+    """Users who share at least one conversation with `user_id`, as one JSON array (see
+    `member_ids`): every socket that opens or closes announces its presence to them."""
     mine = select(members.c.conversation_id).where(members.c.user_id == user_id)
-    query = select(members.c.user_id).where(members.c.conversation_id.in_(mine), members.c.user_id != user_id).distinct()
-    return [row.user_id for row in await conn.execute(query)]
+    partners = select(members.c.user_id).where(members.c.conversation_id.in_(mine), members.c.user_id != user_id).distinct().subquery()
+    value = await conn.scalar(select(json_array_agg(partners.c.user_id)))
+    return orjson.loads(value) if value is not None else []
 
 
 async def advance_read_marker(conn: AsyncConnection, conversation_id: int, user_id: int, seq: int) -> int:
