@@ -3,7 +3,7 @@
 import asyncio
 
 import pytest
-from sqlalchemy import select, text, update
+from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from storage import conversations as conversation_store
