@@ -42,11 +42,13 @@ def _ratio(a, b) -> str:
 
 
 def _pick(results: list[dict], scenario: str, **match) -> list[dict]:
-    return [r for r in results if r.get("scenario") == scenario and "error" not in r and all(r.get(k) == v for k, v in match.items())]
+    """The measured runs (a profiled run is slowed by the sampler: it only feeds the profiles)."""
+    return [r for r in results if r.get("scenario") == scenario and "error" not in r and not r.get("profiled")
+            and all(r.get(k) == v for k, v in match.items())]
 
 
 def _one(results, scenario, **match) -> dict | None:
-    found = [r for r in _pick(results, scenario, **match) if not r.get("profiled")]
+    found = _pick(results, scenario, **match)
     return found[0] if found else None
 
 
@@ -133,7 +135,6 @@ def _goals(results) -> list[str]:
 
 def _direct(results) -> list[str]:
     rows = _pick(results, "direct", mode="closed")
-    rows = [r for r in rows if not r.get("profiled")]
     if not rows:
         return []
     hub = _one(results, "direct", target=HUBBUB, mode="closed")
@@ -253,15 +254,24 @@ def _failures(results) -> list[str]:
     return out + [""]
 
 
+PROFILES = (
+    ("send", "the send path, 1:1 closed loop", 40),
+    ("open", "the send path at 1,000 msg/s, open loop (small batches)", 30),
+    ("fanout", "the fan-out to a 1,000-member group", 30),
+)
+
+
 def _profile() -> list[str]:
-    text = HERE / "profile-send.txt"
-    if not text.exists():
-        return []
-    lines = text.read_text().splitlines()
-    head = [line for line in lines[2:40]]
-    return ["## Profile of the send path (py-spy)", "",
-            "From `python -m bench.profile` (also part of `run_all`): the whole report is `bench/profile-send.txt`, the "
-            "collapsed stacks `bench/profile-send.collapsed` (render with flamegraph.pl or speedscope).", "", "```"] + head + ["```", ""]
+    out = []
+    for name, what, lines in PROFILES:
+        text = HERE / f"profile-{name}.txt"
+        if text.exists():
+            head = text.read_text().splitlines()[2:lines]
+            out += [f"## Profile of {what} (py-spy)", "",
+                    f"Made by `run_all` (the closed loop also by `python -m bench.profile`): the whole report is "
+                    f"`bench/profile-{name}.txt`, the collapsed stacks `bench/profile-{name}.collapsed` (render with flamegraph.pl "
+                    "or speedscope).", "", "```"] + head + ["```", ""]
+    return out
 
 
 def main() -> None:

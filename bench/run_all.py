@@ -102,11 +102,16 @@ def run(only: set[str], targets: list[str], sizes: dict, profile: bool, quick: b
     if "logins" in only and HUBBUB in targets:
         _attempt(results, "logins", logins.run, HUBBUB, logins=sizes["logins"], baseline=1.0 if quick else 2.0)
     if profile and HUBBUB in targets:
-        out = HERE / "profile-send.txt"
-        r = _attempt(results, "direct", direct.run, HUBBUB, pairs=sizes["pairs"], duration=sizes["duration"], warmup=sizes["warmup"],
-                     profile_to=str(out))
-        if r:
-            r["profiled"] = True
+        runs = (
+            (direct.run, "profile-send.txt", {"pairs": sizes["pairs"]}),
+            (direct.run, "profile-open.txt", {"pairs": sizes["pairs"], "mode": "open", "rate": min(EQUAL_RATE, 200.0) if quick else EQUAL_RATE}),
+            (fanout.run, "profile-fanout.txt", {"members": sizes["members"], "senders": sizes["senders"]}),
+        )
+        for run_scenario, out, options in runs:
+            r = _attempt(results, run_scenario.__module__.rsplit(".", 1)[-1], run_scenario, HUBBUB, duration=sizes["duration"],
+                         warmup=sizes["warmup"], profile_to=str(HERE / out), **options)
+            if r:
+                r["profiled"] = True
     return results
 
 

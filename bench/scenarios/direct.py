@@ -52,7 +52,8 @@ def run(target: str = "hubbub", *, pairs: int = 200, duration: float = 15.0, war
         m = measure(t, shares, warmup=warmup, duration=duration, grace=grace, at_window_start=at_window_start if profile_to else None)
         server = t.server.info  # filled in further when the server stops (exit code)
         if profile_to:
-            profile.finish(spy["proc"], spy["raw"], profile_to, title=f"Hubbub send path: {pairs} pairs closed loop, {duration:.0f} s window, "
+            loop = f"open loop at {rate:,.0f} msg/s offered" if mode == "open" else "closed loop"
+            profile.finish(spy["proc"], spy["raw"], profile_to, title=f"Hubbub send path: {pairs} pairs {loop}, {duration:.0f} s window, "
                            f"{round(m['acked'] / m['window']['seconds'])} msg/s while sampled")
     seconds = m["window"]["seconds"]
     acked = m["acked"]
