@@ -173,21 +173,22 @@ def _open(results) -> list[str]:
            "late, so a backlog counts in the latency.", "",
            "| target | offered target msg/s | offered (achieved) msg/s | replied msg/s | delivery latency ms p50/p90/p99/max | reply latency ms p50/p99 | unanswered | server CPU util |",
            "|---|---|---|---|---|---|---|---|"]
-    for r in rows:
-        rl = r["reply_latency_ms"]
-        out.append(f"| `{r['target']}` | {_f(r.get('offered_target_msgs_per_s'), 0)} | {_f(r['offered_msgs_per_s'])} | {_f(r['msgs_per_s'])} | "
-                   f"{_lat(r['latency_ms'])} | {_f(rl['p50'], 2)} / {_f(rl['p99'], 2)} | {_f(r['unanswered'])} | {_f(r['cpu']['server_cpu_util'], 2)} |")
+    out += [f"| `{r['target']}` | {_f(r.get('offered_target_msgs_per_s'), 0)} | {_open_cells(r)}" for r in rows]
     equal = [r for r in everything if r.get("equal_load")]
     if equal:
         out += ["", f"The same rate offered to every target, {_f(equal[0]['offered_msgs_per_s'], 0)} msg/s, so the latencies compare at equal load:", "",
                 "| target | offered (achieved) msg/s | replied msg/s | delivery latency ms p50/p90/p99/max | reply latency ms p50/p99 | unanswered | server CPU util |",
                 "|---|---|---|---|---|---|---|"]
-        for r in equal:
-            rl = r["reply_latency_ms"]
-            out.append(f"| `{r['target']}` | {_f(r['offered_msgs_per_s'])} | {_f(r['msgs_per_s'])} | {_lat(r['latency_ms'])} | "
-                       f"{_f(rl['p50'], 2)} / {_f(rl['p99'], 2)} | {_f(r['unanswered'])} | {_f(r['cpu']['server_cpu_util'], 2)} |")
+        out += [f"| `{r['target']}` | {_open_cells(r)}" for r in equal]
     out += ["", "Reproduce:", "", "```"] + [r["command"] for r in everything] + ["```", ""]
     return out
+
+
+def _open_cells(r: dict) -> str:
+    """An open-loop row from the offered rate on: what both open-loop tables show."""
+    rl = r["reply_latency_ms"]
+    return (f"{_f(r['offered_msgs_per_s'])} | {_f(r['msgs_per_s'])} | {_lat(r['latency_ms'])} | "
+            f"{_f(rl['p50'], 2)} / {_f(rl['p99'], 2)} | {_f(r['unanswered'])} | {_f(r['cpu']['server_cpu_util'], 2)} |")
 
 
 def _fanout(results) -> list[str]:

@@ -106,6 +106,23 @@ def measure(target: Target, shares, *, warmup: float, duration: float, grace: fl
     return merged
 
 
+def measure_profiled(target: Target, shares, *, profile_to: str | None, title, **kwargs) -> dict:
+    """`measure`; with `profile_to`, py-spy samples the server through the window and its
+    summary, headed by `title(result)`, is written there (see bench/profile.py)."""
+    if not profile_to:
+        return measure(target, shares, **kwargs)
+    from bench import profile
+
+    spy = {}
+
+    def at_window_start() -> None:
+        spy["proc"], spy["raw"] = profile.start(target.pid, kwargs["duration"])
+
+    m = measure(target, shares, at_window_start=at_window_start, **kwargs)
+    profile.finish(spy["proc"], spy["raw"], profile_to, title=title(m))
+    return m
+
+
 def _sum_dicts(dicts) -> dict:
     total: dict = {}
     for d in dicts:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from bench import metrics
 from bench.load import Plan, SocketSpec
-from bench.scenarios.common import base_parser, command_of, emit, log, measure
+from bench.scenarios.common import base_parser, command_of, emit, log, measure_profiled
 from bench.targets import launch
 
 MODULE = "bench.scenarios.direct"
@@ -43,18 +43,11 @@ def run(target: str = "hubbub", *, pairs: int = 200, duration: float = 15.0, war
             plan = Plan(t.ws_url, t.protocol, mode=mode, warmup=warmup, duration=duration, grace=grace,
                         content_size=content_size, rate=rate * senders / pairs if mode == "open" else 0.0)
             shares.append((share, plan))
-        spy = {}
-        if profile_to:
-            from bench import profile
-
-            def at_window_start() -> None:
-                spy["proc"], spy["raw"] = profile.start(t.pid, duration)
-        m = measure(t, shares, warmup=warmup, duration=duration, grace=grace, at_window_start=at_window_start if profile_to else None)
+        loop = f"open loop at {rate:,.0f} msg/s offered" if mode == "open" else "closed loop"
+        m = measure_profiled(t, shares, warmup=warmup, duration=duration, grace=grace, profile_to=profile_to,
+                             title=lambda m: f"Hubbub send path: {pairs} pairs {loop}, {duration:.0f} s window, "
+                                             f"{round(m['acked'] / m['window']['seconds'])} msg/s while sampled")
         server = t.server.info  # filled in further when the server stops (exit code)
-        if profile_to:
-            loop = f"open loop at {rate:,.0f} msg/s offered" if mode == "open" else "closed loop"
-            profile.finish(spy["proc"], spy["raw"], profile_to, title=f"Hubbub send path: {pairs} pairs {loop}, {duration:.0f} s window, "
-                           f"{round(m['acked'] / m['window']['seconds'])} msg/s while sampled")
     seconds = m["window"]["seconds"]
     acked = m["acked"]
     result = {

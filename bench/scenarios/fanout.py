@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from bench import metrics
 from bench.load import Plan, SocketSpec, split_round_robin
-from bench.scenarios.common import base_parser, command_of, emit, log, measure
+from bench.scenarios.common import base_parser, command_of, emit, log, measure_profiled
 from bench.targets import launch
 
 MODULE = "bench.scenarios.fanout"
@@ -37,17 +37,10 @@ def run(target: str = "hubbub", *, members: int = 1000, senders: int = 4, durati
         plan = Plan(t.ws_url, t.protocol, mode="closed", warmup=warmup, duration=duration, grace=grace, content_size=content_size,
                     latency_every=16)
         shares = [(share, plan) for share in split_round_robin(specs, workers)]
-        spy = {}
-        if profile_to:
-            from bench import profile
-
-            def at_window_start() -> None:
-                spy["proc"], spy["raw"] = profile.start(t.pid, duration)
-        m = measure(t, shares, warmup=warmup, duration=duration, grace=grace, at_window_start=at_window_start if profile_to else None)
+        m = measure_profiled(t, shares, warmup=warmup, duration=duration, grace=grace, profile_to=profile_to,
+                             title=lambda m: f"Hubbub fan-out: {members} members, {senders} senders, {duration:.0f} s window, "
+                                             f"{round(m['delivered'] / m['window']['seconds'])} deliveries/s while sampled")
         server = t.server.info  # filled in further when the server stops (exit code)
-        if profile_to:
-            profile.finish(spy["proc"], spy["raw"], profile_to, title=f"Hubbub fan-out: {members} members, {senders} senders, "
-                           f"{duration:.0f} s window, {round(m['delivered'] / m['window']['seconds'])} deliveries/s while sampled")
     seconds = m["window"]["seconds"]
     delivered, acked = m["delivered"], m["acked"]
     result = {
