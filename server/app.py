@@ -12,7 +12,10 @@ from aiohttp import web
 from handlers.hooks import PreSendHooks, load_hooks
 from handlers.registry import HandlerRegistry, registry_from_settings
 from handlers.services import Services, passwords
-from server.keys import DB, HOOKS, PIPELINE, REGISTRY, SERVICES, SETTINGS, TRACKER
+from handlers.services.committed import CommittedMessages
+from server.bus import LocalBus
+from server.delivery import Delivery
+from server.keys import DB, DELIVERY, HOOKS, PIPELINE, REGISTRY, SERVICES, SETTINGS, TRACKER
 from server.middleware import auth_middleware, error_middleware
 from server.pipeline import FramePipeline
 from server.routes import auth, client, conversations, files, messages, meta, users
@@ -41,6 +44,7 @@ def create_app(settings: Settings, registry: HandlerRegistry | None = None, hook
     app[PIPELINE] = FramePipeline(registry, settings.plugin_timeout_seconds)
     app[HOOKS] = hooks
     app[TRACKER] = ConnectionTracker()
+    app[DELIVERY] = Delivery(app[TRACKER], LocalBus())
     for module_routes in (auth.routes, users.routes, conversations.routes, messages.routes, files.routes, meta.routes, websocket_routes, client.routes):
         app.router.add_routes(module_routes)
     client.add_static(app)
@@ -64,10 +68,13 @@ async def database(app: web.Application) -> AsyncIterator[None]:
 
 async def services(app: web.Application) -> AsyncIterator[None]:
     tracker = app[TRACKER]
-    app[SERVICES] = Services.build(app[DB], app[SETTINGS], tracker, LocalBlobStore(app[SETTINGS].upload_dir), app[HOOKS])
+    delivery = app[DELIVERY]
+    await delivery.start(CommittedMessages(app[DB]))
+    app[SERVICES] = Services.build(app[DB], app[SETTINGS], delivery, LocalBlobStore(app[SETTINGS].upload_dir), app[HOOKS])
     tracker.presence_audience = app[SERVICES].conversations.presence_audience
     yield
     await app[SERVICES].messaging.close()
+    await delivery.close()
     passwords.shutdown_executor()
     tracker.presence_audience = None
 

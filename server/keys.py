@@ -7,6 +7,7 @@ from handlers.hooks import PreSendHooks
 from handlers.registry import HandlerRegistry
 from handlers.services import Services
 from handlers.services.tokens import TokenClaims
+from server.delivery import Delivery
 from server.pipeline import FramePipeline
 from server.tracker import ConnectionTracker
 from settings import Settings
@@ -15,6 +16,7 @@ SETTINGS = web.AppKey("settings", Settings)
 DB = web.AppKey("db", AsyncEngine)
 SERVICES = web.AppKey("services", Services)
 TRACKER = web.AppKey("tracker", ConnectionTracker)
+DELIVERY = web.AppKey("delivery", Delivery)
 REGISTRY = web.AppKey("registry", HandlerRegistry)
 PIPELINE = web.AppKey("pipeline", FramePipeline)
 HOOKS = web.AppKey("hooks", PreSendHooks)

@@ -9,7 +9,7 @@ from yarl import URL
 
 from handlers.base import Context
 from handlers.errors import Forbidden
-from server.keys import DB, PIPELINE, SERVICES, SETTINGS, TRACKER
+from server.keys import DB, DELIVERY, PIPELINE, SERVICES, SETTINGS, TRACKER
 from server.middleware import bearer_token, public
 from server.rate_limit import TokenBucket
 from server.tracker import Connection
@@ -43,7 +43,7 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
         user_id=claims.user_id,
         socket=conn,
         services=app[SERVICES],
-        push=tracker,
+        push=app[DELIVERY],
         db=app[DB],
         settings=settings,
         logger=handler_log,

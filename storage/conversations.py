@@ -134,6 +134,11 @@ async def member_ids(conn: AsyncConnection, conversation_id: int) -> list[int]:
     return sorted(orjson.loads(value)) if value is not None else []
 
 
+async def last_seqs(conn: AsyncConnection, conversation_ids: list[int]) -> dict[int, int]:
+    query = select(conversations.c.id, conversations.c.last_seq).where(conversations.c.id.in_(conversation_ids))
+    return {row.id: row.last_seq for row in await conn.execute(query)}
+
+
 async def add_members(conn: AsyncConnection, conversation_id: int, user_ids: list[int], last_read_seq: int) -> None:
     now = utc_now()
     await conn.execute(

@@ -2,6 +2,7 @@
 commit) are the only ways a message is written: sequence allocation and the sender's read marker
 live in these two places."""
 
+from datetime import datetime
 from typing import NamedTuple
 
 from sqlalchemy import Row, select, tuple_, update
@@ -85,6 +86,29 @@ async def page(conn: AsyncConnection, conversation_id: int, *, before: int | Non
     rows = list(await conn.execute(query.order_by(messages.c.seq.desc())))
     rows.reverse()
     return rows
+
+
+async def newest_seq_at_or_before(conn: AsyncConnection, conversation_id: int, below_seq: int, moment: datetime) -> int:
+    """The highest seq below `below_seq` created at or before `moment`, else 0. Walks the
+    (conversation_id, seq) index down from `below_seq`: only the messages newer than `moment`
+    are passed over."""
+    query = (
+        select(messages.c.seq)
+        .where(messages.c.conversation_id == conversation_id, messages.c.seq < below_seq, messages.c.created_at <= moment)
+        .order_by(messages.c.seq.desc())
+        .limit(1)
+    )
+    return (await conn.scalar(query)) or 0
+
+
+async def seq_range(conn: AsyncConnection, conversation_id: int, from_seq: int, to_seq: int) -> list[Row]:
+    """Messages `from_seq`..`to_seq` (inclusive) in seq order."""
+    query = (
+        select(messages)
+        .where(messages.c.conversation_id == conversation_id, messages.c.seq >= from_seq, messages.c.seq <= to_seq)
+        .order_by(messages.c.seq)
+    )
+    return list(await conn.execute(query))
 
 
 async def mark_direct_read(conn: AsyncConnection, conversation_id: int, reader_id: int, up_to_seq: int) -> int:

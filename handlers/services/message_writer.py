@@ -4,9 +4,10 @@ Every send in the process is queued here. While a transaction commits, new sends
 next transaction takes all of them (up to MAX_BATCH), so under load one COMMIT and a fixed
 number of statements carry many messages, and at low load a message waits for nobody. Up to
 IN_FLIGHT transactions run at once, so one batch's Python work overlaps the other's database
-round trips. After a commit, and after the batch before it has pushed, a batch pushes
-`message.new` in seq order and only then answers its senders: commit before reply, pushes in
-commit order, seqs gapless (storage)."""
+round trips. Which of them commits a conversation's next seqs first is up to the database's
+row lock; the pusher delivers each conversation's messages in seq order whatever the order of
+the commits (`Pusher.in_seq_order`), and a sender hears its reply once its message has been
+pushed: commit before push and reply, seqs gapless (storage)."""
 
 from __future__ import annotations
 
@@ -14,13 +15,14 @@ import asyncio
 import logging
 from collections import deque
 from dataclasses import dataclass
+from functools import partial
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from handlers.errors import NotFound
 from handlers.objects import direct_peer_id, message_vo
-from handlers.push import Pusher, Socket
+from handlers.push import OrderedPush, Pusher, Socket
 from handlers.services.conversations import NO_SUCH_CONVERSATION, require_member
 from handlers.services.files import file_reference, shareable_file
 from storage import conversations as conversation_store
@@ -93,9 +95,6 @@ class MessageWriter:
                 pass
 
     async def _write_forever(self) -> None:
-        loop = asyncio.get_running_loop()
-        previous_pushed = loop.create_future()
-        previous_pushed.set_result(None)
         while True:
             await self._wakeup.wait()
             self._wakeup.clear()
@@ -107,14 +106,12 @@ class MessageWriter:
                 for index, unit in enumerate(_units_of(taken)):
                     if index:
                         await self._slots.acquire()
-                    pushed = loop.create_future()
-                    task = asyncio.create_task(self._write_unit(unit, previous_pushed, pushed))
+                    task = asyncio.create_task(self._write_unit(unit))
                     self._units.add(task)
                     task.add_done_callback(self._units.discard)
-                    previous_pushed = pushed
 
-    async def _write_unit(self, unit: list[QueuedSend], previous_pushed: asyncio.Future, pushed: asyncio.Future) -> None:
-        """Commit (holding the slot the loop took for it), then push after the unit before."""
+    async def _write_unit(self, unit: list[QueuedSend]) -> None:
+        """Commit (holding the slot the loop took for it), then hand the pushes over."""
         try:
             committed = await (self._write_batch(unit) if unit[0].new.msg_type == MSG_TEXT else self._write_one(unit[0]))
         except Exception as exc:  # noqa: BLE001 - the writer must outlive any one batch
@@ -124,12 +121,8 @@ class MessageWriter:
                 send.fail(exc)
         finally:
             self._slots.release()
-        try:
-            await previous_pushed
-            for done in committed:
-                self._announce(done)
-        finally:
-            pushed.set_result(None)
+        for done in committed:
+            self._announce(done)
 
     async def _write_batch(self, sends: list[QueuedSend]) -> list[Committed]:
         """Commit a run of text messages; the senders refused on the way are answered here."""
@@ -193,13 +186,16 @@ class MessageWriter:
         return [Committed(send, row, audience, reads)]
 
     def _announce(self, done: Committed) -> None:
-        vo = message_vo(done.row)
-        origin = done.send.origin
-        self._pusher.to_users(done.audience, "message.new", vo, exclude=origin)
+        row = done.row
+        vo = message_vo(row)
+        events: tuple[tuple[str, dict], ...] = (("message.new", vo),)
         if done.read_peer_messages:
-            read = {"conversation_id": done.row["conversation_id"], "user_id": done.row["sender_id"], "last_read_seq": done.row["seq"]}
-            self._pusher.to_users(done.audience, "message.read", read, exclude=origin)
-        done.send.succeed(vo, True)
+            read = {"conversation_id": row["conversation_id"], "user_id": row["sender_id"], "last_read_seq": row["seq"]}
+            events += (("message.read", read),)
+        send = done.send
+        self._pusher.in_seq_order(
+            OrderedPush(row["conversation_id"], row["seq"], done.audience, events, send.origin, partial(send.succeed, vo, True))
+        )
 
 
 async def _reply_reads(conn, conversation_type: int, conversation_id: int, sender_id: int, previous_read_seq: int, seq: int) -> bool:
