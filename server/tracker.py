@@ -96,6 +96,7 @@ class Connection:
         "_frames_started",
         "_frames_done",
         "_settled",
+        "_draining",
     )
 
     def __init__(
@@ -127,6 +128,14 @@ class Connection:
         self._frames_started = 0
         self._frames_done = 0
         self._settled: asyncio.Future | None = None  # made while shutdown waits; woken by progress
+        self._draining = False  # shutdown has begun: no new frame is taken
+
+    @property
+    def takes_frames(self) -> bool:
+        """False once shutdown or a close has begun: a frame taken now could commit after its
+        reply can no longer be sent, and the contract tells clients an unreplied frame was not
+        handled."""
+        return not self._draining and self._closing is None
 
     @property
     def closing(self) -> bool:
@@ -254,6 +263,7 @@ class Connection:
 
     async def finish_and_close(self, code: int, message: str, wait_seconds: float) -> None:
         """Let the frame in hand finish and what is queued flush, within `wait_seconds`, then close."""
+        self._draining = True
         try:
             await asyncio.wait_for(self._settle(), wait_seconds)
         except TimeoutError:

@@ -54,7 +54,7 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
         if tracker.add(conn):
             tracker.announce_later(claims.user_id, online=True)
         async for msg in ws:
-            if msg.type in (WSMsgType.TEXT, WSMsgType.BINARY) and not conn.closing:
+            if msg.type in (WSMsgType.TEXT, WSMsgType.BINARY) and conn.takes_frames:
                 conn.frame_started()
                 try:
                     conn.send_json(await pipeline.process(ctx, bucket, msg.type, msg.data))

@@ -351,7 +351,7 @@ async def wait_until_serving(session: aiohttp.ClientSession, proc: subprocess.Po
     raise AssertionError(f"hubbub serve did not answer:\n{log.read_text()}")
 
 
-async def test_sigterm_closes_every_socket_1001_and_loses_nothing_acked(engine, database_url, tmp_path):
+async def test_sigterm_closes_every_socket_1001_and_every_stored_message_was_acked(engine, database_url, tmp_path):
     port = free_port()
     env = {
         **os.environ,
@@ -408,6 +408,10 @@ async def test_sigterm_closes_every_socket_1001_and_loses_nothing_acked(engine, 
     stored = {row.id: row.content for row in rows}
     missing = {mid: content for mid, content in acked.items() if stored.get(mid) != content}
     assert not missing, missing
+    # ... and every stored message was acknowledged: a frame the reader took while shutdown
+    # was under way would commit with its reply dropped (the contract says: unreplied = not handled).
+    unreplied = sorted(set(stored) - set(acked))
+    assert not unreplied, f"{len(unreplied)} of {len(stored)} stored messages got no reply"
     # What did commit (acked or not) is whole: one conversation, seqs 1..N without a gap.
     assert len({row.conversation_id for row in rows}) == 1
     assert sorted(row.seq for row in rows) == list(range(1, len(rows) + 1))
