@@ -16,6 +16,12 @@ log = logging.getLogger(__name__)
 _UNAVAILABLE = (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError)
 
 
+def database_unavailable(exc: BaseException) -> bool:
+    """An outage rather than a fault: the errors above, or any driver error on a connection
+    that was found lost, whatever the driver called it."""
+    return isinstance(exc, _UNAVAILABLE) or (isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated)
+
+
 def as_client_error(exc: BaseException, where: str) -> HubbubError:
     """The client-facing error for `exc`; unexpected faults are logged with their traceback
     here and reach the client only as a generic 500."""
@@ -23,7 +29,7 @@ def as_client_error(exc: BaseException, where: str) -> HubbubError:
         return exc
     if isinstance(exc, ValidationError):
         return ValidationFailed(_field_errors(exc.messages))
-    if isinstance(exc, _UNAVAILABLE):
+    if database_unavailable(exc):
         log.warning("%s: database unavailable: %s", where, exc.__class__.__name__)
         return ServiceUnavailable("database unavailable, retry later")
     log.exception("%s: unexpected fault", where, exc_info=exc)

@@ -17,10 +17,11 @@ from typing import NamedTuple
 
 import orjson
 from sqlalchemy import bindparam, text, update
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.clock import utc_now
+from storage.engine import connection_lost
 from storage.messages import NewMessage, message_row
 from storage.tables import conversations, messages
 
@@ -197,13 +198,22 @@ class _DriverStatements:
         async with self._driver.cursor() as cursor:
             try:
                 await cursor.execute(statement, params)
-            except error as exc:
-                lost = self._dialect.is_disconnect(exc, self._driver, cursor)
+            except Exception as exc:
+                lost = connection_lost(self._driver)
+                if isinstance(exc, error):
+                    lost = lost or self._dialect.is_disconnect(exc, self._driver, cursor)
+                    raised = DBAPIError.instance(statement, params, exc, error, dialect=self._dialect, connection_invalidated=lost)
+                elif lost:
+                    # uvloop raises RuntimeError for a write on a connection the server reset; as
+                    # for SQLAlchemy's own statements (the engine's handle_error), a lost connection.
+                    raised = OperationalError(statement, params, exc, connection_invalidated=True)
+                else:
+                    raise
                 if lost:
                     # As SQLAlchemy does: the pool must not hand this connection out again, and
                     # the caller's rollback must not be tried on it.
                     await self._conn.invalidate(exc)
-                raise DBAPIError.instance(statement, params, exc, error, dialect=self._dialect, connection_invalidated=lost) from exc
+                raise raised from exc
             if fetch:
                 return await cursor.fetchall()
         return None
