@@ -12,6 +12,7 @@ from openapi_spec_validator import validate
 
 from server.app import create_app
 from server.openapi import API_DOC_ATTRIBUTE
+from server.routes import meta
 
 # PROTOCOL §3, row by row.
 CONTRACT_ROUTES = {
@@ -105,6 +106,18 @@ async def test_routes_needing_the_database_503_when_it_is_unreachable(dead_db_cl
     # Routes that need no database still answer.
     response = await dead_db_client.get("/api/openapi.json")
     assert response.status == 200
+
+
+async def test_healthz_is_a_logged_500_not_a_503_for_a_fault_of_the_servers_own(client, monkeypatch, caplog):
+    """A 503 says "the database is down, retry later"; a bug must not hide behind it."""
+
+    async def broken_ping(db):
+        raise RuntimeError("a bug in the health check")
+
+    monkeypatch.setattr(meta, "_ping", broken_ping)
+    response = await client.get("/healthz")
+    assert_error(response.status, await response.json(), 500)
+    assert any(record.exc_info and "a bug in the health check" in str(record.exc_info[1]) for record in caplog.records)
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ from sqlalchemy import text
 
 from handlers.errors import ServiceUnavailable
 from server.envelope import envelope
+from server.errors import database_unavailable
 from server.keys import DB
 from server.middleware import public
 from server.openapi import build_spec, documented
@@ -26,8 +27,12 @@ async def _ping(db) -> None:
 async def healthz(request: web.Request) -> web.Response:
     try:
         await asyncio.wait_for(_ping(request.app[DB]), HEALTH_TIMEOUT_SECONDS)
-    except Exception:  # noqa: BLE001 - any failure to answer means the database is unavailable
+    except asyncio.TimeoutError:
         raise ServiceUnavailable("database unavailable") from None
+    except Exception as exc:  # noqa: BLE001 - only an outage is a 503; a fault of ours stays a logged 500
+        if database_unavailable(exc):
+            raise ServiceUnavailable("database unavailable") from None
+        raise
     return envelope({"database": "ok"})
 
 
