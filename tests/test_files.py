@@ -161,3 +161,45 @@ async def test_a_large_upload_streams_in_flat_memory(aiohttp_client, settings, e
     assert response.status == 201 and body["data"]["size"] == total
     # Holding the file would take 48 MiB; streaming keeps a few chunks in flight.
     assert peak < 8 * 1024 * 1024, peak
+
+
+FILE_PART_HEAD = b'--b\r\nContent-Disposition: form-data; name="file"; filename="a.bin"\r\n\r\n'
+WHOLE_FILE_PART = FILE_PART_HEAD + b"bytes\r\n--b--\r\n"
+
+
+@pytest.mark.parametrize(
+    ("content_type", "body"),
+    [
+        pytest.param("multipart/form-data", WHOLE_FILE_PART, id="no boundary"),
+        pytest.param("multipart/form-data; boundary=" + "b" * 71, WHOLE_FILE_PART, id="boundary over 70 characters"),
+        pytest.param("multipart/mixed; boundary=b", WHOLE_FILE_PART, id="not form-data"),
+        pytest.param("multipart/form-data; boundary=b", b"no boundary in here", id="no opening boundary"),
+        pytest.param("multipart/form-data; boundary=b", b"--b\r\nthis is no header\r\n\r\nbytes\r\n--b--\r\n", id="garbage part header"),
+        pytest.param(
+            "multipart/form-data; boundary=b",
+            b'--b\r\nContent-Disposition: form-data; name="file"; filename="' + b"a" * 9000 + b'"\r\n\r\nbytes\r\n--b--\r\n',
+            id="part header over 8190 bytes",
+        ),
+        pytest.param("multipart/form-data; boundary=b", b"--b\r\n" + b"X-Header: value\r\n" * 200 + b"\r\nbytes\r\n--b--\r\n", id="too many part headers"),
+        pytest.param("multipart/form-data; boundary=b", FILE_PART_HEAD + b"bytes and then nothing", id="file part cut short"),
+        pytest.param(
+            "multipart/form-data; boundary=b",
+            b'--b\r\nContent-Disposition: form-data; name="_charset_"\r\n\r\n' + b"x" * 40 + b"\r\n" + WHOLE_FILE_PART,
+            id="charset part too long",
+        ),
+        pytest.param(
+            "multipart/form-data; boundary=b",
+            b'--b\r\nContent-Disposition: form-data; name="other"\r\n\r\nx\r\n--b\r\nnot a header\r\n\r\n' + WHOLE_FILE_PART,
+            id="garbage header in a later part",
+        ),
+    ],
+)
+async def test_a_malformed_multipart_body_is_a_400_in_the_envelope(users, settings, content_type, body):
+    alice = await users.make("alice")
+    response = await alice.client.post("/api/files", data=body, headers={**alice.auth, "Content-Type": content_type})
+    answer = await response.json()
+    assert response.status == 400, answer
+    assert answer["code"] == 400 and answer["data"] is None and answer["message"]
+    assert not os.path.exists(settings.upload_dir) or os.listdir(settings.upload_dir) == []
+    # The server is none the worse for it.
+    assert (await upload(alice, PNG))[0] == 201
