@@ -41,8 +41,8 @@ class UpdateMeSchema(StrictSchema):
 
 class UserSearchSchema(StrictSchema):
     q = fields.String(load_default=None, validate=validate.Length(max=64))
-    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=100))
-    after = fields.Integer(load_default=None, validate=validate.Range(min=0))
+    limit = fields.Integer(strict=True, load_default=50, validate=validate.Range(min=1, max=100))
+    after = fields.Integer(strict=True, load_default=None, validate=validate.Range(min=0))
 
 
 class SendMessageSchema(StrictSchema):
@@ -116,11 +116,11 @@ class MarkReadSchema(StrictSchema):
 
 
 class HistoryQuerySchema(StrictSchema):
-    """Also read from a query string, so integers are not strict here."""
+    """The `history` frame and, read from a query string (see read_query), the REST history."""
 
-    before = fields.Integer(load_default=None, validate=validate.Range(min=0))
-    after = fields.Integer(load_default=None, validate=validate.Range(min=0))
-    limit = fields.Integer(load_default=None, validate=validate.Range(min=1))
+    before = seq_field(load_default=None)
+    after = seq_field(load_default=None)
+    limit = fields.Integer(strict=True, load_default=None, validate=validate.Range(min=1))
 
 
 def _not_blank(value: str) -> bool:

@@ -1,13 +1,17 @@
 """The REST envelope `{"code", "message", "data"}` (PROTOCOL §1), and reading request bodies
 into it: every way a body can be wrong ends as one of the contract's codes."""
 
+import re
 from typing import Any
 
 from aiohttp import web
-from marshmallow import Schema
+from marshmallow import Schema, fields
 
 from handlers.errors import BadRequest, HubbubError
 from server.json import JSONDecodeError, dumps_bytes, loads
+
+# At most 19 digits: a BIGINT's, and far below the length at which int() refuses to convert.
+_DECIMAL_INTEGER = re.compile(r"-?[0-9]{1,19}")
 
 
 def envelope(data: Any = None, *, code: int = 200, message: str = "ok", headers: dict[str, str] | None = None) -> web.Response:
@@ -38,4 +42,11 @@ async def read_json(request: web.Request, schema: Schema) -> dict:
 
 
 def read_query(request: web.Request, schema: Schema) -> dict:
-    return schema.load(dict(request.query))
+    """The query string, loaded by `schema` as a JSON body would be. Its values are all text, so
+    a field that takes an integer gets one when the text is a plain decimal integer; any other
+    text (" 10", "1_0", "10.0", which int() would read) stays text for the field to refuse."""
+    integer_fields = {field.data_key or name for name, field in schema.load_fields.items() if isinstance(field, fields.Integer)}
+    query = {}
+    for key, value in dict(request.query).items():
+        query[key] = int(value) if key in integer_fields and _DECIMAL_INTEGER.fullmatch(value) else value
+    return schema.load(query)

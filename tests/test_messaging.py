@@ -136,6 +136,34 @@ async def test_history_pages_before_and_after(users):
     assert status == 422
 
 
+async def test_history_numbers_are_integers_on_the_socket_as_for_every_frame(users):
+    """A frame is JSON: a number in quotes, or with a fraction, is refused (422) as in
+    send_message, not read as an integer."""
+    alice, bob, a, b = await direct_pair(users)
+    conversation = await alice.ok("POST", "/api/conversations", json={"type": "direct", "peer_id": bob.id})
+    await alice.ok("POST", f"/api/conversations/{conversation['id']}/messages", json={"content": "hi"})
+    for field, value in (("limit", "10"), ("limit", 10.5), ("limit", 10.0), ("limit", True), ("before", "3"), ("after", 1.0)):
+        reply = await b.request("history", {"conversation_id": conversation["id"], field: value})
+        assert reply["code"] == 422 and field in reply["data"]["errors"], (field, value, reply)
+    reply = await b.request("history", {"conversation_id": conversation["id"], "limit": 10, "after": 0})
+    assert reply["code"] == 200 and len(reply["data"]) == 1
+
+
+async def test_query_string_numbers_are_plain_decimal_integers(users):
+    """A query string is text, so REST takes "10", but only as the socket would take 10: not
+    "1_0", " 10", "١٠", "10.0" or "+10", which Python's int() reads as numbers."""
+    alice, bob, a, b = await direct_pair(users)
+    conversation = await alice.ok("POST", "/api/conversations", json={"type": "direct", "peer_id": bob.id})
+    path = f"/api/conversations/{conversation['id']}/messages"
+    assert await bob.ok("GET", path, params={"limit": "10", "after": "0"}) == []
+    for field, value in (("limit", "1_0"), ("limit", " 10"), ("limit", "١٠"), ("limit", "10.0"), ("limit", "+10"), ("limit", ""), ("before", "9" * 5000), ("after", "-1")):
+        status, body = await bob.call("GET", path, params={field: value})
+        assert status == 422 and field in body["data"]["errors"], (field, value, body)
+    status, body = await bob.call("GET", "/api/users", params={"limit": "1_0"})
+    assert status == 422 and "limit" in body["data"]["errors"], body
+    assert len(await bob.ok("GET", "/api/users", params={"limit": "1", "after": "0"})) == 1
+
+
 async def test_catch_up_after_reconnect_sees_every_missed_message(users):
     alice, bob, a, b = await direct_pair(users)
     first = await a.request("send_message", {"receiver_id": bob.id, "content": "seen"})
