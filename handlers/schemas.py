@@ -115,12 +115,16 @@ class MarkReadSchema(StrictSchema):
     seq = seq_field(required=True)
 
 
+# PROTOCOL §3; the maximum is the setting history_max_limit, which the service enforces.
+HISTORY_DEFAULT_LIMIT = 50
+
+
 class HistoryQuerySchema(StrictSchema):
     """The `history` frame and, read from a query string (see read_query), the REST history."""
 
     before = seq_field(load_default=None)
     after = seq_field(load_default=None)
-    limit = fields.Integer(strict=True, load_default=None, validate=validate.Range(min=1))
+    limit = fields.Integer(strict=True, load_default=HISTORY_DEFAULT_LIMIT, validate=validate.Range(min=1))
 
 
 def _not_blank(value: str) -> bool:

@@ -136,6 +136,20 @@ async def test_history_pages_before_and_after(users):
     assert status == 422
 
 
+async def test_history_pages_hold_the_contracts_50_by_default(users, settings):
+    """PROTOCOL §3: `limit` (≤100, default 50), on REST and on the socket alike."""
+    alice, bob, a, b = await direct_pair(users)
+    conversation = await alice.ok("POST", "/api/conversations", json={"type": "direct", "peer_id": bob.id})
+    path = f"/api/conversations/{conversation['id']}/messages"
+    for i in range(1, 52):
+        await alice.ok("POST", path, json={"content": f"m{i}"})
+    assert [m["seq"] for m in await bob.ok("GET", path)] == list(range(2, 52))
+    over_socket = await b.request("history", {"conversation_id": conversation["id"]})
+    assert over_socket["code"] == 200 and [m["seq"] for m in over_socket["data"]] == list(range(2, 52))
+    assert settings.history_max_limit == 100
+    assert len(await bob.ok("GET", path, params={"limit": "100"})) == 51
+
+
 async def test_history_numbers_are_integers_on_the_socket_as_for_every_frame(users):
     """A frame is JSON: a number in quotes, or with a fraction, is refused (422) as in
     send_message, not read as an integer."""

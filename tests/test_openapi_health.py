@@ -232,6 +232,8 @@ async def test_auth_and_user_schemas_carry_the_contract_rules(spec):
     assert set(query) == {"q", "limit", "after"}
     assert query["limit"]["schema"]["maximum"] == 100
     assert query["limit"]["schema"]["default"] == 50
+    history = {p["name"]: p for p in spec["paths"]["/api/conversations/{id}/messages"]["get"]["parameters"] if p["in"] == "query"}
+    assert history["limit"]["schema"]["default"] == 50
 
 
 async def test_username_pattern_means_the_same_in_json_schema(spec):
