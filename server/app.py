@@ -13,10 +13,11 @@ from handlers.hooks import PreSendHooks, load_hooks
 from handlers.registry import HandlerRegistry, registry_from_settings
 from handlers.services import Services, passwords
 from handlers.services.committed import CommittedMessages
-from server.bus import LocalBus
+from server.bus import Bus, LocalBus
 from server.delivery import Delivery
 from server.keys import DB, DELIVERY, HOOKS, PIPELINE, REGISTRY, SERVICES, SETTINGS, TRACKER
 from server.middleware import auth_middleware, error_middleware
+from server.nats_bus import NatsBus
 from server.pipeline import FramePipeline
 from server.routes import auth, client, conversations, files, messages, meta, users
 from server.tracker import CLOSE_GOING_AWAY, ConnectionTracker
@@ -44,7 +45,7 @@ def create_app(settings: Settings, registry: HandlerRegistry | None = None, hook
     app[PIPELINE] = FramePipeline(registry, settings.plugin_timeout_seconds)
     app[HOOKS] = hooks
     app[TRACKER] = ConnectionTracker()
-    app[DELIVERY] = Delivery(app[TRACKER], LocalBus())
+    app[DELIVERY] = Delivery(app[TRACKER], bus_from_settings(settings), node_timeout_seconds=settings.bus_node_timeout_seconds)
     for module_routes in (auth.routes, users.routes, conversations.routes, messages.routes, files.routes, meta.routes, websocket_routes, client.routes):
         app.router.add_routes(module_routes)
     client.add_static(app)
@@ -54,6 +55,17 @@ def create_app(settings: Settings, registry: HandlerRegistry | None = None, hook
     app.on_startup.append(log_handler_types)
     app.on_shutdown.append(close_sockets)
     return app
+
+
+def bus_from_settings(settings: Settings) -> Bus:
+    if not settings.bus_url:
+        return LocalBus()
+    return NatsBus(
+        settings.bus_url,
+        heartbeat_seconds=settings.bus_heartbeat_seconds,
+        delay_seconds=settings.bus_test_delay_seconds,
+        drop_every=settings.bus_test_drop_every,
+    )
 
 
 async def database(app: web.Application) -> AsyncIterator[None]:
@@ -69,8 +81,8 @@ async def database(app: web.Application) -> AsyncIterator[None]:
 async def services(app: web.Application) -> AsyncIterator[None]:
     tracker = app[TRACKER]
     delivery = app[DELIVERY]
-    await delivery.start(CommittedMessages(app[DB]))
     app[SERVICES] = Services.build(app[DB], app[SETTINGS], delivery, LocalBlobStore(app[SETTINGS].upload_dir), app[HOOKS])
+    await delivery.start(CommittedMessages(app[DB]), revoked_among=app[SERVICES].auth.revoked_among)
     tracker.presence_audience = app[SERVICES].conversations.presence_audience
     yield
     await app[SERVICES].messaging.close()

@@ -1,4 +1,4 @@
-"""`hubbub serve` and `hubbub migrate`."""
+"""`hubbub serve [--workers N]` and `hubbub migrate`."""
 
 import argparse
 import asyncio
@@ -13,6 +13,7 @@ from migrations import upgrade
 from handlers.registry import RegistryError
 from server.access_log import RedactingAccessLogger
 from server.app import create_app
+from server.workers import supervise_workers
 from settings import SettingsError, load_settings
 
 
@@ -22,6 +23,8 @@ def main(argv: list[str] | None = None) -> int:
     serve = commands.add_parser("serve", help="run the server")
     serve.add_argument("--host", help="address to listen on (setting: host)")
     serve.add_argument("--port", type=int, help="port to listen on (setting: port)")
+    serve.add_argument("--workers", type=int, default=1, help="processes sharing the port (needs the setting bus_url when more than 1)")
+    serve.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)  # a worker of --workers
     commands.add_parser("migrate", help="bring the database to the newest schema")
     args = parser.parse_args(argv)
 
@@ -36,6 +39,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "migrate":
         upgrade(settings.database_url)
         return 0
+    if args.workers < 1:
+        print("hubbub: --workers must be at least 1", file=sys.stderr)
+        return 2
+    if args.workers > 1:
+        if not settings.bus_url:
+            print("hubbub: --workers above 1 needs a cluster bus: set bus_url (HUBBUB_BUS_URL=nats://127.0.0.1:4222)", file=sys.stderr)
+            return 2
+        return supervise_workers(args.workers, settings.host, settings.port)
     if make_url(settings.database_url).get_backend_name() == "sqlite":
         # The embedded database migrates itself so that `hubbub serve` works with nothing else.
         upgrade(settings.database_url)
@@ -52,6 +63,7 @@ def main(argv: list[str] | None = None) -> int:
         access_log_class=RedactingAccessLogger,
         shutdown_timeout=settings.shutdown_timeout_seconds + 1,
         handle_signals=True,
+        reuse_port=args.reuse_port or None,
     )
     return 0
 

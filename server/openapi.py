@@ -99,6 +99,7 @@ class FileVO(Schema):
 
 class HealthVO(Schema):
     database = fields.String()
+    bus = fields.String(metadata={"description": "only in a cluster: ok, or degraded while NATS is away"})
 
 
 RESPONSE_OBJECTS = {schema.__name__: schema for schema in (UserVO, MeVO, LoginVO, MessageVO, ConversationVO, ReadMarkerVO, FileVO, HealthVO)}

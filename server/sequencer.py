@@ -28,7 +28,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from handlers.push import OrderedPush
@@ -59,6 +59,9 @@ class Backfill(Protocol):
 
     async def last_seqs(self, conversation_ids: list[int]) -> dict[int, int]:
         """Each conversation's last committed seq."""
+
+    async def changed_since(self, moment: datetime) -> dict[int, int]:
+        """The last seq of every conversation with a message committed after `moment`."""
 
 
 @dataclass(slots=True)
@@ -112,6 +115,21 @@ class Sequencer:
         if ids:
             self._spawn(self._catch_up(ids))
 
+    def expect(self, conversation_id: int, last_seq: int) -> None:
+        """Another process says `last_seq` is committed: make sure it and what precedes it are
+        delivered here, whether or not their news arrived."""
+        stream = self._streams.get(conversation_id)
+        if stream is None:
+            stream = self._streams[conversation_id] = _Stream(_UNKNOWN, time.monotonic())
+            stream.repair = self._spawn(self._first_look(conversation_id, stream, last_seq + 1, catch_up=True))
+            return
+        if stream.next_seq != _UNKNOWN and stream.next_seq <= last_seq and stream.repair is None:
+            self.resync([conversation_id])
+
+    def catch_up_since(self, since_epoch_seconds: float) -> None:
+        """The bus lost news from `since_epoch_seconds` on: repair every conversation written since."""
+        self._spawn(self._catch_up_changed(datetime.fromtimestamp(since_epoch_seconds, UTC).replace(tzinfo=None) - CLOCK_SKEW))
+
     async def watch_tail(self, every_seconds: float) -> None:
         """Forever: resync the conversations that had traffic within the last few periods."""
         while True:
@@ -153,7 +171,7 @@ class Sequencer:
         if pending and stream.repair is None:
             stream.repair = self._spawn(self._repair_gap(conversation_id, stream))
 
-    async def _first_look(self, conversation_id: int, stream: _Stream, seq: int) -> None:
+    async def _first_look(self, conversation_id: int, stream: _Stream, seq: int, *, catch_up: bool = False) -> None:
         try:
             first = await self._backfill.first_owed(conversation_id, seq, self.horizon)
         except Exception:  # noqa: BLE001 - without the database, deliver what is here
@@ -163,6 +181,8 @@ class Sequencer:
             stream.repair = None
         stream.next_seq = min(first, *stream.pending) if stream.pending else first
         self._release(conversation_id, stream)
+        if catch_up:
+            self.resync([conversation_id])
 
     async def _repair_gap(self, conversation_id: int, stream: _Stream) -> None:
         try:
@@ -197,6 +217,16 @@ class Sequencer:
                 continue
             self._fill(cid, stream, found, last_seq)
             self._release(cid, stream)
+
+    async def _catch_up_changed(self, since: datetime) -> None:
+        try:
+            changed = await self._backfill.changed_since(since)
+        except Exception:  # noqa: BLE001 - the tail watch still finds what is recent
+            log.warning("could not read the conversations changed since %s", since, exc_info=True)
+            return
+        for conversation_id, last_seq in changed.items():
+            self.expect(conversation_id, last_seq)
+        self.resync()
 
     def _fill(self, conversation_id: int, stream: _Stream, found: list[OrderedPush], upto: int) -> None:
         for push in found:

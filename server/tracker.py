@@ -326,6 +326,11 @@ class ConnectionTracker:
         self._by_user: dict[int, set[Connection]] = {}
         self._last_seen: dict[int, int] = {}
         self.presence_audience: PresenceAudience | None = None
+        # Whether another process of the cluster holds a socket of the user: then this one's
+        # first or last socket changes nothing for the user's partners.
+        self.online_elsewhere: Callable[[int], bool] = lambda user_id: False
+        # Where announcements go: every process's sockets (the delivery sets it), else ours.
+        self.announce_to: Callable[[list[int], str, Any], None] | None = None
         self._background: set[asyncio.Task] = set()
         self._shutting_down = False
 
@@ -350,6 +355,9 @@ class ConnectionTracker:
     def is_online(self, user_id: int) -> bool:
         return user_id in self._by_user
 
+    def online_users(self) -> list[int]:
+        return list(self._by_user)
+
     def connections(self) -> list[Connection]:
         return [conn for sockets in self._by_user.values() for conn in sockets]
 
@@ -371,32 +379,35 @@ class ConnectionTracker:
                 if conn is not exclude:
                     conn.send_frame(frame)
 
-    def announce_later(self, user_id: int, online: bool) -> None:
+    def announce_later(self, user_id: int, online: bool, *, local_only: bool = False) -> None:
         """Announce in a task of its own: a socket's handler may be cancelled (its peer left, the
         server stops) and the announcement must not die with it. Nothing is announced once the
-        server is shutting down: every socket is going, and the database soon with them."""
+        server is shutting down: every socket is going, and the database soon with them.
+        `local_only`: to this process's sockets alone (each process announces it itself)."""
         if self._shutting_down or self.presence_audience is None:
             return
-        task = asyncio.create_task(self._announce_safely(user_id, online), name=f"presence-{user_id}")
+        task = asyncio.create_task(self._announce_safely(user_id, online, local_only), name=f"presence-{user_id}")
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
-    async def _announce_safely(self, user_id: int, online: bool) -> None:
+    async def _announce_safely(self, user_id: int, online: bool, local_only: bool) -> None:
         try:
-            await self.announce_presence(user_id, online)
+            await self.announce_presence(user_id, online, local_only=local_only)
         except Exception:  # noqa: BLE001 - presence is best effort; the socket itself is fine
             log.exception("presence of user %s could not be announced", user_id)
 
-    async def announce_presence(self, user_id: int, online: bool) -> None:
+    async def announce_presence(self, user_id: int, online: bool, *, local_only: bool = False) -> None:
         if self.presence_audience is None:
             return
         audience = await self.presence_audience(user_id)
-        if self.is_online(user_id) != online:
-            # The user came or went again while the audience was being looked up: this news is
-            # stale, and the announcement of the newer change is on its way.
+        if self.is_online(user_id) != online or self.online_elsewhere(user_id):
+            # The user came or went again while the audience was being looked up (this news
+            # is stale, and the announcement of the newer change is on its way), or another
+            # process holds a socket of theirs: to their partners nothing changed.
             return
-        last_seen = None if online else self._last_seen.get(user_id)
-        self.to_users(audience, "presence", {"user_id": user_id, "online": online, "last_seen": last_seen})
+        last_seen = None if online else self._last_seen.get(user_id, int(time.time() * 1000))
+        push = self.to_users if local_only or self.announce_to is None else self.announce_to
+        push(audience, "presence", {"user_id": user_id, "online": online, "last_seen": last_seen})
 
     def begin_shutdown(self) -> None:
         self._shutting_down = True

@@ -9,7 +9,7 @@ from yarl import URL
 
 from handlers.base import Context
 from handlers.errors import Forbidden
-from server.keys import DB, DELIVERY, PIPELINE, SERVICES, SETTINGS, TRACKER
+from server.keys import DB, DELIVERY, PIPELINE, SERVICES, SETTINGS
 from server.middleware import bearer_token, public
 from server.rate_limit import TokenBucket
 from server.tracker import Connection
@@ -35,7 +35,7 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
         heartbeat=settings.ws_heartbeat_seconds,
     )
     await ws.prepare(request)
-    tracker = app[TRACKER]
+    delivery = app[DELIVERY]
     conn = Connection(
         ws, request.transport, claims.user_id, claims.jti, claims.expires_at, settings.ws_send_queue_max, protocol=request.protocol
     )
@@ -43,7 +43,7 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
         user_id=claims.user_id,
         socket=conn,
         services=app[SERVICES],
-        push=app[DELIVERY],
+        push=delivery,
         db=app[DB],
         settings=settings,
         logger=handler_log,
@@ -51,8 +51,7 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
     bucket = TokenBucket(settings.ws_rate_per_second, settings.ws_rate_burst)
     pipeline = app[PIPELINE]
     try:
-        if tracker.add(conn):
-            tracker.announce_later(claims.user_id, online=True)
+        delivery.socket_opened(conn)
         async for msg in ws:
             if msg.type in (WSMsgType.TEXT, WSMsgType.BINARY) and conn.takes_frames:
                 conn.frame_started()
@@ -61,8 +60,7 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
                 finally:
                     conn.frame_done()
     finally:
-        if tracker.remove(conn):
-            tracker.announce_later(claims.user_id, online=False)
+        delivery.socket_closed(conn)
         await conn.stop_writer()
     return ws
 

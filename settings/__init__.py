@@ -49,6 +49,11 @@ class Settings:
     handlers_override: tuple[str, ...]
     hooks_disabled: tuple[str, ...]
     plugin_timeout_seconds: float
+    bus_url: str
+    bus_heartbeat_seconds: float
+    bus_node_timeout_seconds: float
+    bus_test_delay_seconds: float
+    bus_test_drop_every: int
 
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)
@@ -86,7 +91,7 @@ def _strings(*names: str) -> list[Validator]:
 
 
 _VALIDATORS = [
-    *_strings("host", "database_url", "upload_dir", "jwt_secret", "log_level"),
+    *_strings("host", "database_url", "upload_dir", "jwt_secret", "log_level", "bus_url"),
     _int("port", 0, 65535),
     *(
         _int(name, 1)
@@ -103,7 +108,29 @@ _VALIDATORS = [
             "login_attempts_per_minute",
         )
     ),
-    *(_positive_number(name) for name in ("ws_rate_per_second", "ws_heartbeat_seconds", "shutdown_timeout_seconds", "plugin_timeout_seconds")),
+    *(
+        _positive_number(name)
+        for name in (
+            "ws_rate_per_second",
+            "ws_heartbeat_seconds",
+            "shutdown_timeout_seconds",
+            "plugin_timeout_seconds",
+            "bus_heartbeat_seconds",
+            "bus_node_timeout_seconds",
+        )
+    ),
+    Validator(
+        "bus_test_delay_seconds",
+        must_exist=True,
+        condition=lambda value: _is_number(value) and value >= 0,
+        messages={"condition": "bus_test_delay_seconds must be a number of at least 0, got {value!r}"},
+    ),
+    _int("bus_test_drop_every", 0),
+    Validator(
+        "bus_url",
+        condition=lambda value: value == "" or str(value).startswith(("nats://", "tls://")),
+        messages={"condition": "bus_url must be empty or a nats:// (or tls://) URL, got {value!r}"},
+    ),
     Validator("plugins_autoload", must_exist=True, is_type_of=bool, messages={"operations": "plugins_autoload must be true or false, got {value!r}"}),
     *(
         Validator(name, must_exist=True, is_type_of=(list, tuple), messages={"operations": f"{name} must be a list of names, got {{value!r}}"})
@@ -119,7 +146,14 @@ _VALIDATORS = [
 ]
 
 
+def _refuse_unsafe_cluster(raw: Dynaconf) -> None:
+    if raw.bus_url and not str(raw.database_url).startswith("mysql"):
+        raise SettingsError("a cluster (bus_url) needs a MySQL database every process shares; SQLite is one process's file")
+
+
 def _refuse_unsafe_production(raw: Dynaconf) -> None:
+    if raw.bus_test_delay_seconds or raw.bus_test_drop_every:
+        raise SettingsError("bus_test_delay_seconds and bus_test_drop_every are test-only faults; production refuses them")
     if not str(raw.database_url).startswith("mysql"):
         raise SettingsError(f"database_url must be a mysql+aiomysql:// URL in production (HUBBUB_DATABASE_URL), got {raw.database_url!r}")
     if raw.jwt_secret == DEFAULT_JWT_SECRET or len(raw.jwt_secret) < 32:
@@ -151,10 +185,12 @@ def load_settings(env: str | None = None, **overrides: Any) -> Settings:
         raw.validators.validate()
     except ValidationError as exc:
         raise SettingsError(str(exc)) from None
+    _refuse_unsafe_cluster(raw)
     if chosen == "production":
         _refuse_unsafe_production(raw)
     values = {field.name: raw.get(field.name) for field in dataclasses.fields(Settings) if field.name != "env"}
     for name in ("allowed_origins", "plugins_enabled", "handlers_disabled", "handlers_override", "hooks_disabled"):
         values[name] = tuple(values[name])
-    values["ws_rate_per_second"] = float(values["ws_rate_per_second"])
+    for name in ("ws_rate_per_second", "bus_heartbeat_seconds", "bus_node_timeout_seconds", "bus_test_delay_seconds"):
+        values[name] = float(values[name])
     return Settings(env=chosen, **values)

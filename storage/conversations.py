@@ -1,5 +1,7 @@
 """Queries on `conversations` and `conversation_members`."""
 
+from datetime import datetime
+
 import orjson
 from sqlalchemy import Row, String, and_, case, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
@@ -136,6 +138,12 @@ async def member_ids(conn: AsyncConnection, conversation_id: int) -> list[int]:
 
 async def last_seqs(conn: AsyncConnection, conversation_ids: list[int]) -> dict[int, int]:
     query = select(conversations.c.id, conversations.c.last_seq).where(conversations.c.id.in_(conversation_ids))
+    return {row.id: row.last_seq for row in await conn.execute(query)}
+
+
+async def last_seqs_changed_since(conn: AsyncConnection, moment: datetime) -> dict[int, int]:
+    """Conversations updated after `moment` (a message, a rename, a member change) with a message."""
+    query = select(conversations.c.id, conversations.c.last_seq).where(conversations.c.updated_at > moment, conversations.c.last_seq > 0)
     return {row.id: row.last_seq for row in await conn.execute(query)}
 
 

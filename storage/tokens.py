@@ -23,6 +23,10 @@ async def user_for_token(conn: AsyncConnection, user_id: int, jti: str) -> Row |
     return (await conn.execute(select(users).where(and_(users.c.id == user_id, not_revoked)))).first()
 
 
+async def revoked_among(conn: AsyncConnection, jtis: list[str]) -> set[str]:
+    return set(await conn.scalars(select(revoked_tokens.c.jti).where(revoked_tokens.c.jti.in_(jtis))))
+
+
 async def purge_expired(conn: AsyncConnection, now: datetime) -> int:
     result = await conn.execute(delete(revoked_tokens).where(revoked_tokens.c.expires_at < now))
     return result.rowcount

@@ -102,8 +102,21 @@ def dockerfile_instructions() -> list[tuple[str, str]]:
 # --- docker-compose.yml ------------------------------------------------------------------
 
 
-def test_compose_has_the_three_services(compose: dict[str, Any]) -> None:
-    assert {"mysql", "migrate", "hubbub"} <= set(compose["services"])
+def test_compose_has_the_cluster_services(compose: dict[str, Any]) -> None:
+    assert {"mysql", "migrate", "nats", "hubbub", "lb"} <= set(compose["services"])
+
+
+def test_two_replicas_share_one_bus_behind_the_load_balancer(compose: dict[str, Any]) -> None:
+    hubbub = service(compose, "hubbub")
+    assert hubbub["deploy"]["replicas"] == 2
+    assert environment(hubbub)["HUBBUB_BUS_URL"] == "nats://nats:4222"
+    assert "ports" not in hubbub  # only through the load balancer
+    lb = service(compose, "lb")
+    assert "8080:8080" in [str(port) for port in lb["ports"]]
+    config = Path(__file__).parent.parent / "deploy" / "haproxy.cfg"
+    assert any(str(volume).startswith("./deploy/haproxy.cfg:") for volume in lb["volumes"])
+    text = config.read_text()
+    assert "server-template hubbub 2 hubbub:8080" in text and "timeout tunnel" in text
 
 
 def test_mysql_is_mysql8_with_a_healthcheck_and_a_volume(compose: dict[str, Any]) -> None:
@@ -129,7 +142,6 @@ def test_server_waits_for_the_migrations_and_a_healthy_mysql(compose: dict[str, 
     deps = depends_on(hubbub)
     assert deps["migrate"] == "service_completed_successfully"
     assert deps["mysql"] == "service_healthy"
-    assert "8080:8080" in [str(port) for port in hubbub["ports"]]
     upload_dir = environment(hubbub)["HUBBUB_UPLOAD_DIR"]
     assert any(str(volume).endswith(f":{upload_dir}") for volume in hubbub["volumes"])
 

@@ -78,6 +78,13 @@ class AuthService:
             raise Forbidden("account disabled")
         return claims
 
+    async def revoked_among(self, token_ids: list[str]) -> set[str]:
+        """Those of `token_ids` that were revoked."""
+        if not token_ids:
+            return set()
+        async with self._db.connect() as conn:
+            return await token_store.revoked_among(conn, token_ids)
+
     async def logout(self, claims: TokenClaims) -> None:
         expires_at = datetime.fromtimestamp(claims.expires_at, UTC).replace(tzinfo=None)
         async with self._db.begin() as conn:

@@ -40,3 +40,7 @@ class CommittedMessages:
     async def last_seqs(self, conversation_ids: list[int]) -> dict[int, int]:
         async with self._db.connect() as conn:
             return await conversation_store.last_seqs(conn, conversation_ids)
+
+    async def changed_since(self, moment: datetime) -> dict[int, int]:
+        async with self._db.connect() as conn:
+            return await conversation_store.last_seqs_changed_since(conn, moment)

@@ -4,7 +4,7 @@ from aiohttp import web
 
 from handlers.schemas import LoginSchema, RegisterSchema
 from server.envelope import envelope, read_json
-from server.keys import CLAIMS, SERVICES, TRACKER
+from server.keys import CLAIMS, DELIVERY, SERVICES
 from server.middleware import public
 from server.openapi import documented
 
@@ -34,5 +34,5 @@ async def login(request: web.Request) -> web.Response:
 async def logout(request: web.Request) -> web.Response:
     claims = request[CLAIMS]
     await request.app[SERVICES].auth.logout(claims)
-    request.app[TRACKER].close_token(claims.jti)
+    request.app[DELIVERY].close_token(claims.jti)
     return envelope(None)

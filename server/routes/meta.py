@@ -8,7 +8,7 @@ from sqlalchemy import text
 from handlers.errors import ServiceUnavailable
 from server.envelope import envelope
 from server.errors import database_unavailable
-from server.keys import DB
+from server.keys import DB, DELIVERY
 from server.middleware import public
 from server.openapi import build_spec, documented
 
@@ -23,7 +23,7 @@ async def _ping(db) -> None:
 
 @routes.get("/healthz")
 @public
-@documented("200 when the database answers, else 503", response="HealthVO", errors=(503,))
+@documented("200 when the database answers, else 503; in a cluster, whether the bus is connected", response="HealthVO", errors=(503,))
 async def healthz(request: web.Request) -> web.Response:
     try:
         await asyncio.wait_for(_ping(request.app[DB]), HEALTH_TIMEOUT_SECONDS)
@@ -33,7 +33,12 @@ async def healthz(request: web.Request) -> web.Response:
         if database_unavailable(exc):
             raise ServiceUnavailable("database unavailable") from None
         raise
-    return envelope({"database": "ok"})
+    health = {"database": "ok"}
+    bus = request.app[DELIVERY].bus_connected
+    if bus is not None:
+        # Without the bus a process still commits and serves its own sockets: degraded, not down.
+        health["bus"] = "ok" if bus else "degraded"
+    return envelope(health)
 
 
 @routes.get("/api/openapi.json")

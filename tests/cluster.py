@@ -1,0 +1,112 @@
+"""Real processes for the cluster tests: a private `nats-server` and `hubbub serve` nodes sharing
+one database and that NATS, each on its own loopback port, stopped by PID."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import aiohttp
+
+NATS_SERVER = shutil.which("nats-server") or "/usr/sbin/nats-server"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def hubbub_command() -> list[str]:
+    script = shutil.which("hubbub")
+    return [script] if script else [sys.executable, "-m", "server.cli"]
+
+
+class NatsServer:
+    """nats-server on a loopback port of its own; `stop` and `start` again keep the port."""
+
+    def __init__(self, log: Path) -> None:
+        self.port = free_port()
+        self.url = f"nats://127.0.0.1:{self.port}"
+        self._log = log
+        self._proc: subprocess.Popen | None = None
+
+    async def start(self) -> None:
+        with self._log.open("ab") as log:
+            self._proc = subprocess.Popen([NATS_SERVER, "-a", "127.0.0.1", "-p", str(self.port)], stdout=log, stderr=subprocess.STDOUT)
+        for _ in range(100):
+            try:
+                _, writer = await asyncio.open_connection("127.0.0.1", self.port)
+                writer.close()
+                return
+            except OSError:
+                await asyncio.sleep(0.05)
+        raise AssertionError(f"nats-server did not start:\n{self._log.read_text()}")
+
+    def stop(self) -> None:
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.kill()
+            self._proc.wait()
+
+
+class Node:
+    """One `hubbub serve` process of the cluster."""
+
+    def __init__(self, index: int, env: dict[str, str], log: Path) -> None:
+        self.index = index
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._env = env
+        self._log = log
+        self.proc: subprocess.Popen | None = None
+        self.session: aiohttp.ClientSession | None = None
+
+    async def start(self) -> None:
+        with self._log.open("ab") as log:
+            self.proc = subprocess.Popen([*hubbub_command(), "serve", "--port", str(self.port)], env=self._env, stdout=log, stderr=subprocess.STDOUT)
+        self.session = aiohttp.ClientSession(base_url=self.url)
+        for _ in range(300):
+            if self.proc.poll() is not None:
+                raise AssertionError(f"node {self.index} exited with {self.proc.returncode}:\n{self._log.read_text()}")
+            try:
+                async with self.session.get("/healthz") as response:
+                    if response.status == 200:
+                        return
+            except aiohttp.ClientConnectionError:
+                pass
+            await asyncio.sleep(0.1)
+        raise AssertionError(f"node {self.index} did not answer:\n{self._log.read_text()}")
+
+    def kill(self, sig: int = signal.SIGKILL) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            self.proc.wait(timeout=15)
+
+    async def close(self) -> None:
+        self.kill(signal.SIGTERM)
+        if self.session is not None:
+            await self.session.close()
+
+    def log_text(self) -> str:
+        return self._log.read_text(errors="replace")
+
+
+def node_env(database_url: str, bus_url: str, upload_dir: Path, **settings: object) -> dict[str, str]:
+    env = {
+        **os.environ,
+        "HUBBUB_ENV": "testing",
+        "HUBBUB_DATABASE_URL": database_url,
+        "HUBBUB_BUS_URL": bus_url,
+        "HUBBUB_UPLOAD_DIR": str(upload_dir),
+        "HUBBUB_BUS_HEARTBEAT_SECONDS": "0.5",
+        "HUBBUB_BUS_NODE_TIMEOUT_SECONDS": "3",
+        "HUBBUB_LOG_LEVEL": "INFO",
+    }
+    env.update({f"HUBBUB_{key.upper()}": str(value) for key, value in settings.items()})
+    return env
