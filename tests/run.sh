@@ -11,7 +11,8 @@
 #      as the server's root when it can't (the tests create and drop a database per test);
 #   4. makes sure Debian's Chromium is there for the browser tests (Playwright drives it; it
 #      never downloads a browser of its own), installing it when running as root;
-#   5. runs pytest with the arguments given.
+#   5. makes sure Debian's nats-server is there for the cluster tests (they start their own);
+#   6. runs pytest with the arguments given.
 # HUBBUB_TEST_MYSQL_URL points the tests at another server; then this script only checks it.
 set -euo pipefail
 
@@ -255,6 +256,16 @@ ensure_chromium() {
     fi
 }
 
+# The cluster tests start nats-servers of their own on free ports; they need the binary.
+ensure_nats_server() {
+    command -v nats-server >/dev/null || [[ -x /usr/sbin/nats-server ]] && return
+    if [[ $EUID -eq 0 ]] && command -v apt-get >/dev/null; then
+        apt_install nats-server
+    else
+        say "no nats-server: the cluster tests will be skipped (apt-get install nats-server)"
+    fi
+}
+
 main() {
     cd "$ROOT"
     choose_python
@@ -265,6 +276,7 @@ main() {
     PORT=$("$PY" -c 'import sys; from sqlalchemy.engine import make_url; print(make_url(sys.argv[1]).port or 3306)' "$TEST_URL")
     ensure_server
     ensure_chromium
+    ensure_nats_server
 
     exec "$PY" -m pytest "$@"
 }
