@@ -11,7 +11,7 @@ from sqlalchemy.engine import make_url
 from handlers.hooks import HookError
 from migrations import upgrade
 from handlers.registry import RegistryError
-from server.access_log import RedactingAccessLogger
+from server.access_log import RedactingAccessLogger, quiet_malformed_requests
 from server.app import create_app
 from server.workers import supervise_workers
 from settings import SettingsError, load_settings
@@ -35,6 +35,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"hubbub: bad settings: {exc}", file=sys.stderr)
         return 2
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    quiet_malformed_requests()
 
     if args.command == "migrate":
         upgrade(settings.database_url)

@@ -1,16 +1,18 @@
 """The two middlewares: every answer in the envelope, and the bearer token on every route
 that is not marked public."""
 
+import logging
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from handlers.errors import HubbubError, Unauthorized
+from handlers.errors import BadRequest, HubbubError, Unauthorized
 from server.envelope import error_envelope
 from server.errors import as_client_error
 from server.keys import CLAIMS, SERVICES
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+log = logging.getLogger(__name__)
 
 _HTTP_MESSAGES = {
     400: "malformed request",
@@ -39,8 +41,19 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         if exc.status == 405 and "Allow" in exc.headers:
             response.headers["Allow"] = exc.headers["Allow"]
         return response
+    except ConnectionResetError as exc:
+        if not _client_gone(request):
+            return error_envelope(as_client_error(exc, f"{request.method} {request.path}"))
+        # The client hung up in the middle (a request body cut short, a download it stopped
+        # reading): nothing went wrong here, and there is no one left to answer.
+        log.info("%s %s: the client hung up", request.method, request.path)
+        return error_envelope(BadRequest("the client hung up"))
     except Exception as exc:  # noqa: BLE001 - no fault leaves the server as a stack trace
         return error_envelope(as_client_error(exc, f"{request.method} {request.path}"))
+
+
+def _client_gone(request: web.Request) -> bool:
+    return request.transport is None or request.transport.is_closing()
 
 
 @web.middleware
