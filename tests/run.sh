@@ -8,7 +8,9 @@
 #   2. makes sure a MySQL-compatible server answers on 127.0.0.1:3306, installing and
 #      starting Debian's MariaDB when nothing does;
 #   3. makes sure the test user (hubbub/hubbub) can log in and create databases, creating it
-#      as the server's root when it can't (the tests create and drop a database per test);
+#      as the server's root when it can't (the tests create and drop a database per test),
+#      from loopback only and on the tests' own databases only, narrowing it as root when an
+#      older version of this script gave it every privilege from anywhere;
 #   4. makes sure Debian's Chromium is there for the browser tests (Playwright drives it; it
 #      never downloads a browser of its own), installing it when running as root;
 #   5. makes sure Debian's nats-server is there for the cluster tests (they start their own);
@@ -17,7 +19,16 @@
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-DEFAULT_TEST_MYSQL_URL="mysql+aiomysql://hubbub:hubbub@127.0.0.1:3306/"
+
+# The test account, which this script creates: it logs in from loopback only, and may do
+# anything, but only on the databases the tests and benchmarks make (hubbub_test_<id> per test,
+# hubbub_test_probe_<pid> below, hubbub_bench_<id>) and on `hubbub`. A database name in GRANT
+# is a LIKE pattern in which "_" matches any character, hence the escapes.
+TEST_USER=hubbub
+TEST_PASSWORD=hubbub
+TEST_USER_HOSTS=(127.0.0.1 localhost)
+TEST_USER_DATABASES=('hubbub\_test\_%' 'hubbub\_bench\_%' 'hubbub')
+DEFAULT_TEST_MYSQL_URL="mysql+aiomysql://$TEST_USER:$TEST_PASSWORD@127.0.0.1:3306/"
 
 # Where a MariaDB started by this script keeps its files: Debian's usual places.
 MARIADBD=/usr/sbin/mariadbd
@@ -111,6 +122,8 @@ ensure_installed() {
 #   1 nothing listens on that host and port
 #   2 something listens there but does not speak MySQL
 #   3 a MySQL-compatible server answers, but this user can't log in or create databases
+#   4 as 0, but the user may do more than the tests need: it has privileges on every database
+#     (beyond USAGE on *.*), or an account of its name may log in from any host ('%')
 db_probe() {
     "$PY" - "$1" <<'PY'
 import os, socket, sys
@@ -136,10 +149,19 @@ try:
         probe = f"hubbub_test_probe_{os.getpid()}"
         cur.execute(f"CREATE DATABASE IF NOT EXISTS `{probe}`")
         cur.execute(f"DROP DATABASE `{probe}`")
+        cur.execute("SHOW GRANTS")
+        wide = any(" ON *.* TO " in grant and not grant.startswith("GRANT USAGE ON") for (grant,) in cur.fetchall())
+        try:
+            # Only an account that may read the grant tables sees the others; a narrow one cannot.
+            cur.execute("SELECT 1 FROM mysql.user WHERE User = %s AND Host = '%%'", (url.username or "",))
+            wide = wide or cur.fetchone() is not None
+        except pymysql.err.MySQLError:
+            pass
 except pymysql.err.MySQLError:
     sys.exit(3)
 finally:
     conn.close()
+sys.exit(4 if wide else 0)
 PY
 }
 
@@ -164,15 +186,53 @@ conn.close()
 PY
 }
 
+# The SQL that makes the test account exactly what the tests need, whatever it was before:
+# it also takes back what older versions of this script gave it (every privilege on every
+# database, and logging in from anywhere), which on a server listening beyond loopback let
+# anyone who knows this well-known password in. Privileges are granted before any is taken
+# back, so tests running meanwhile never miss one.
+test_user_sql() {
+    local host database accounts=()
+    for host in "${TEST_USER_HOSTS[@]}"; do
+        printf "CREATE USER IF NOT EXISTS '%s'@'%s' IDENTIFIED BY '%s';\n" "$TEST_USER" "$host" "$TEST_PASSWORD"
+        accounts+=("'$TEST_USER'@'$host'")
+    done
+    local to
+    to=$(IFS=,; printf '%s' "${accounts[*]}")
+    for database in "${TEST_USER_DATABASES[@]}"; do
+        printf 'GRANT ALL PRIVILEGES ON `%s`.* TO %s;\n' "$database" "$to"
+    done
+    printf 'REVOKE ALL PRIVILEGES ON *.* FROM %s;\n' "$to"
+    printf "DROP USER IF EXISTS '%s'@'%%';\n" "$TEST_USER"
+    printf 'CREATE DATABASE IF NOT EXISTS hubbub CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;\n'
+}
+
 create_test_user() {
-    local sql="
-        CREATE USER IF NOT EXISTS 'hubbub'@'127.0.0.1' IDENTIFIED BY 'hubbub';
-        CREATE USER IF NOT EXISTS 'hubbub'@'localhost' IDENTIFIED BY 'hubbub';
-        CREATE USER IF NOT EXISTS 'hubbub'@'%' IDENTIFIED BY 'hubbub';
-        GRANT ALL PRIVILEGES ON *.* TO 'hubbub'@'127.0.0.1', 'hubbub'@'localhost', 'hubbub'@'%';
-        CREATE DATABASE IF NOT EXISTS hubbub CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;"
-    say "creating the test user hubbub (all privileges: the tests create a database each)"
-    root_sql "$sql" || die "could not log in as root (unix socket, or TCP with an empty password) to run:$sql"
+    local sql
+    sql=$(test_user_sql)
+    say "creating the test user $TEST_USER (from loopback, on the tests' databases only)"
+    root_sql "$sql" || die "could not log in as root (unix socket, or TCP with an empty password) to run:
+$sql"
+}
+
+# The test account can do more than the tests need (db_probe said 4). Ours is narrowed as
+# root; an account named by HUBBUB_TEST_MYSQL_URL is someone else's to look after.
+narrow_test_user() {
+    local sql
+    if [[ $TEST_URL != "$DEFAULT_TEST_MYSQL_URL" ]]; then
+        say "warning: the user in HUBBUB_TEST_MYSQL_URL has privileges on every database or logs in from any host; the tests need neither"
+        return 0
+    fi
+    sql=$(test_user_sql)
+    say "narrowing the test user $TEST_USER: it had privileges on every database or an account for any host ('%'); now loopback only, on ${TEST_USER_DATABASES[*]}"
+    if ! root_sql "$sql"; then
+        say "warning: could not log in as root to narrow the test user; run this as the server's root:
+$sql"
+        return 0
+    fi
+    local status=0
+    db_probe "$TEST_URL" || status=$?
+    [[ $status -eq 0 ]] || die "after narrowing, the test user does not probe as ready and narrow (status $status)"
 }
 
 # Installs MariaDB if needed and starts it in the background on 127.0.0.1:$PORT.
@@ -207,7 +267,7 @@ wait_for_server() {
     while :; do
         status=0
         db_probe "$TEST_URL" || status=$?
-        [[ $status -eq 0 || $status -eq 3 ]] && return 0
+        [[ $status -eq 0 || $status -eq 3 || $status -eq 4 ]] && return 0
         [[ $SECONDS -ge $deadline ]] && return 1
         sleep 1
     done
@@ -217,6 +277,7 @@ ensure_server() {
     local status=0 host
     db_probe "$TEST_URL" || status=$?
     [[ $status -eq 0 ]] && return 0
+    [[ $status -eq 4 ]] && { narrow_test_user; return 0; }
     host=$("$PY" -c 'import sys; from sqlalchemy.engine import make_url; print(make_url(sys.argv[1]).host or "")' "$TEST_URL")
 
     if [[ $status -eq 2 ]]; then
@@ -235,6 +296,7 @@ $(tail -n 20 "$LOGFILE" 2>/dev/null || echo '(no log)')"
         status=0
         db_probe "$TEST_URL" || status=$?
         [[ $status -eq 0 ]] && return 0
+        [[ $status -eq 4 ]] && { narrow_test_user; return 0; }
     fi
 
     # The server answers, but the test user can't log in or create databases.
