@@ -8,6 +8,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 DEEP = 5000  # nesting levels: past any JSON parser's recursion limit
 
 # Field values of every wrong kind. None of them is rejected by json.dumps.
@@ -81,8 +83,14 @@ class Frame:
     reply_id: Any
 
 
-def readable_id(frame: Any) -> Any:
-    """The id the contract says a reply echoes: a string or integer id, else null."""
+def readable_id(payload: str) -> Any:
+    """The id the contract says a reply echoes: a string or integer id of a frame that is JSON,
+    else null. JSON as the server reads it (orjson): a lone surrogate is not JSON, and an
+    integer beyond 64 bits is read as a float, so it is no integer id."""
+    try:
+        frame = orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        return None
     if not isinstance(frame, dict):
         return None
     frame_id = frame.get("id")
@@ -92,14 +100,15 @@ def readable_id(frame: Any) -> Any:
 
 
 def text(frame: Any) -> Frame:
-    return Frame("text", json.dumps(frame), readable_id(frame))
+    payload = json.dumps(frame)
+    return Frame("text", payload, readable_id(payload))
 
 
 def frames(types: dict[str, list[str]], real_ids: dict[str, int]) -> Iterator[Frame]:
     """Broken frames, then every frame type with wrong `data`. `types`: type → its data fields;
     `real_ids`: field → an id that exists, so some frames get past validation to the handler."""
     for raw in ["", " ", "not json", "{", "[]", "null", "1", '"ping"', '{"id": "x"}', '{"type": "ping", "id": "\\ud800"}', "[" * DEEP + "]" * DEEP]:
-        yield Frame("text", raw, None)
+        yield Frame("text", raw, readable_id(raw))
     yield Frame("binary", b"", None)
     yield Frame("binary", b"\x00\xff" * 100, None)
     yield Frame("binary", json.dumps({"type": "ping", "id": "binary"}).encode(), None)

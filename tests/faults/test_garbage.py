@@ -13,6 +13,7 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib.metadata import entry_points
+from urllib.parse import urlencode
 
 import aiohttp
 from yarl import URL
@@ -115,6 +116,8 @@ def envelope_problem(request: Request, status: int, headers, raw: bytes) -> str 
     try:
         body = json.loads(raw)
     except ValueError:
+        if status == 400 and raw.startswith(b"Got more than 8190 bytes") and len(request.path) + len(urlencode(request.params)) > 8190:
+            return None  # not parseable HTTP: refused by the HTTP layer (PROTOCOL §1)
         return f"{status} with a body that is not JSON: {raw[:100]!r}"
     if not isinstance(body, dict) or set(body) != {"code", "message", "data"}:
         return f"{status} with a body that is not the envelope: {raw[:200]!r}"
@@ -185,7 +188,8 @@ async def frame_barrage(session: aiohttp.ClientSession, url: str, account: Accou
                 await ws.send_str(frame.payload)
             reply = await next_reply(ws)
             if reply is None:
-                problems.append(f"{frame.payload[:100]!r}: the socket closed ({ws.close_code}) instead of replying")
+                if not (len(frame.payload.encode() if isinstance(frame.payload, str) else frame.payload) > FRAME_MAX and ws.close_code == 1009):
+                    problems.append(f"{frame.payload[:100]!r}: the socket closed ({ws.close_code}) instead of replying")
                 ws = await session.ws_connect(f"{url}/ws", headers=account.auth, max_msg_size=0)
                 continue
             codes[reply.get("code")] += 1
