@@ -67,7 +67,8 @@ class NatsBus:
 
     @property
     def connected(self) -> bool:
-        return self._nc is not None and self._nc.is_connected
+        """Connected and subscribed: what the others publish from now on reaches this process."""
+        return self._down_since is None and self._nc is not None and self._nc.is_connected
 
     async def start(self, receiver: BusReceiver) -> None:
         """Connects in the background: a server starts, and serves its own sockets, while NATS

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -10,14 +11,19 @@ from typing import Any
 from aiohttp import ClientWebSocketResponse, WSMsgType
 from aiohttp.test_utils import TestClient
 
+from tests.conftest import CLUSTER_NODES
+
 PASSWORD = "correct horse"
+CROSS_NODE_SECONDS = 0.1
+_node_turn = itertools.count()
 
 
 class Socket:
     """A client socket that separates replies from pushed events."""
 
-    def __init__(self, ws: ClientWebSocketResponse) -> None:
+    def __init__(self, ws: ClientWebSocketResponse, node: TestClient | None = None) -> None:
         self.ws = ws
+        self.node = node  # the server (cluster node) it is connected to, when known
         self._counter = 0
 
     async def send(self, type_: str, data: dict | None = None, frame_id: Any = "auto") -> Any:
@@ -90,10 +96,18 @@ async def online(user: "ChatUser", count: int = 1) -> list[Socket]:
     return sockets
 
 
-async def take(socket: Socket, type_: str) -> list[dict]:
-    """The data of every `type_` event caused before now (a ping round trip orders them),
-    removed from the socket's kept events."""
+async def settle(socket: Socket) -> None:
+    """Every push caused before now has arrived in `socket.events`: a ping round trip orders
+    them. In the cluster mode a push caused on another node crosses the bus first, which a
+    ping on this node does not wait for: it is given a moment."""
+    if CLUSTER_NODES > 1:
+        await asyncio.sleep(CROSS_NODE_SECONDS)
     assert (await socket.request("ping"))["code"] == 200
+
+
+async def take(socket: Socket, type_: str) -> list[dict]:
+    """The data of every `type_` event caused before now, removed from the socket's kept events."""
+    await settle(socket)
     taken = [frame["data"] for frame in socket.events if frame["type"] == type_]
     socket.events[:] = [frame for frame in socket.events if frame["type"] != type_]
     return taken
@@ -121,8 +135,11 @@ class ChatUser:
         return body["data"]
 
     async def connect(self) -> Socket:
-        ws = await self.client.ws_connect("/ws", headers=self.auth)
-        socket = Socket(ws)
+        """A socket on the next node in turn (the cluster mode spreads sockets over its nodes)."""
+        nodes = getattr(self.client, "cluster_nodes", None) or [self.client]
+        node = nodes[next(_node_turn) % len(nodes)]
+        ws = await node.ws_connect("/ws", headers=self.auth)
+        socket = Socket(ws, node)
         self.sockets.append(socket)
         return socket
 

@@ -10,6 +10,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import aiohttp
@@ -38,16 +39,32 @@ class NatsServer:
         self._proc: subprocess.Popen | None = None
 
     async def start(self) -> None:
+        self._spawn()
+        for _ in range(100):
+            if self._answers():
+                return
+            await asyncio.sleep(0.05)
+        raise AssertionError(f"nats-server did not start:\n{self._log.read_text()}")
+
+    def start_blocking(self) -> None:
+        """For session fixtures, which have no event loop."""
+        self._spawn()
+        for _ in range(100):
+            if self._answers():
+                return
+            time.sleep(0.05)
+        raise AssertionError(f"nats-server did not start:\n{self._log.read_text()}")
+
+    def _spawn(self) -> None:
         with self._log.open("ab") as log:
             self._proc = subprocess.Popen([NATS_SERVER, "-a", "127.0.0.1", "-p", str(self.port)], stdout=log, stderr=subprocess.STDOUT)
-        for _ in range(100):
-            try:
-                _, writer = await asyncio.open_connection("127.0.0.1", self.port)
-                writer.close()
-                return
-            except OSError:
-                await asyncio.sleep(0.05)
-        raise AssertionError(f"nats-server did not start:\n{self._log.read_text()}")
+
+    def _answers(self) -> bool:
+        try:
+            socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
+            return True
+        except OSError:
+            return False
 
     def stop(self) -> None:
         if self._proc is not None and self._proc.poll() is None:
@@ -110,3 +127,13 @@ def node_env(database_url: str, bus_url: str, upload_dir: Path, **settings: obje
     }
     env.update({f"HUBBUB_{key.upper()}": str(value) for key, value in settings.items()})
     return env
+
+
+async def until_buses_connected(apps: list, timeout: float = 10) -> None:
+    """Until every in-process node's bus is connected and subscribed."""
+    from server.keys import DELIVERY
+
+    deadline = time.monotonic() + timeout
+    while not all(app[DELIVERY].bus_connected for app in apps):
+        assert time.monotonic() < deadline, "the nodes' buses did not connect"
+        await asyncio.sleep(0.01)

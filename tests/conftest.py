@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -18,6 +18,10 @@ from storage.engine import create_engine
 from storage.tables import metadata
 
 MYSQL_SERVER_URL = os.environ.get("HUBBUB_TEST_MYSQL_URL", "mysql+aiomysql://hubbub:hubbub@127.0.0.1:3306/")
+# With N > 1, every test's server is a cluster of N nodes in this process sharing the test's
+# database and a private nats-server, and the test users' sockets are spread over the nodes
+# (`tests.chat`): the socket suites then show that a cluster behaves on the wire as one process.
+CLUSTER_NODES = int(os.environ.get("HUBBUB_TEST_CLUSTER_NODES", "1"))
 
 
 async def create_mysql_database() -> str:
@@ -82,9 +86,24 @@ async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
     await eng.dispose()
 
 
+@pytest.fixture(scope="session")
+def cluster_bus_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A private nats-server for the cluster mode; empty without it."""
+    if CLUSTER_NODES < 2:
+        yield ""
+        return
+    from tests.cluster import NatsServer
+
+    nats = NatsServer(tmp_path_factory.mktemp("nats") / "nats.log")
+    nats.start_blocking()
+    yield nats.url
+    nats.stop()
+
+
 @pytest.fixture
-def settings(database_url: str, tmp_path: Path) -> Settings:
-    return load_settings("testing", database_url=database_url, upload_dir=str(tmp_path / "uploads"))
+def settings(database_url: str, tmp_path: Path, cluster_bus_url: str) -> Settings:
+    clustered = {"bus_url": cluster_bus_url} if cluster_bus_url and database_url.startswith("mysql") else {}
+    return load_settings("testing", database_url=database_url, upload_dir=str(tmp_path / "uploads"), **clustered)
 
 
 @pytest.fixture
@@ -96,10 +115,19 @@ async def app(settings: Settings, engine: AsyncEngine):
 
 
 @pytest.fixture
-async def client(app, aiohttp_client):
+async def client(app, aiohttp_client, settings: Settings):
     """A real server on a loopback port and an HTTP client for it. `app` comes first so the
-    server shuts down before its database is dropped."""
-    return await aiohttp_client(app)
+    server shuts down before its database is dropped. In the cluster mode it is the first node;
+    `client.cluster_nodes` lists the clients of all of them."""
+    first = await aiohttp_client(app)
+    first.cluster_nodes = [first]
+    if settings.bus_url:
+        from server.app import create_app
+        from tests.cluster import until_buses_connected
+
+        first.cluster_nodes += [await aiohttp_client(create_app(settings)) for _ in range(CLUSTER_NODES - 1)]
+        await until_buses_connected([node.server.app for node in first.cluster_nodes])
+    return first
 
 
 @pytest.fixture

@@ -12,24 +12,10 @@ import asyncio
 
 import pytest
 
-from tests.chat import ChatUser, Socket, online
+from tests.chat import ChatUser, Socket, online, settle, take
 
 
 # --- helpers ---------------------------------------------------------------------------------
-
-
-async def settle(socket: Socket) -> None:
-    """Every push caused before now has arrived in `socket.events`."""
-    reply = await socket.request("ping")
-    assert reply["code"] == 200, reply
-
-
-async def take(socket: Socket, type_: str) -> list[dict]:
-    """The data of every `type_` event this socket has received up to now, removed."""
-    await settle(socket)
-    taken = [frame["data"] for frame in socket.events if frame["type"] == type_]
-    socket.events[:] = [frame for frame in socket.events if frame["type"] != type_]
-    return taken
 
 
 async def take_one(socket: Socket, type_: str) -> dict:

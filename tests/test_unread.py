@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from tests.chat import ChatUser, Socket, online, take
+from tests.chat import ChatUser, Socket, online, settle, take
 
 
 async def listed(user: ChatUser, conversation_id: int) -> dict | None:
@@ -174,7 +174,7 @@ class Device:
 
     async def sync(self) -> None:
         """Apply every event received up to now."""
-        assert (await self.socket.request("ping"))["code"] == 200
+        await settle(self.socket)
         for frame in self.socket.events:
             data = frame["data"]
             if data.get("conversation_id", data.get("id")) != self.conversation_id:

@@ -51,7 +51,9 @@ async def receive_close(socket: Socket, timeout: float = TIMEOUT) -> tuple[int |
             frames.append(json.loads(msg.data))
             continue
         assert msg.type in (WSMsgType.CLOSE, WSMsgType.CLOSED, WSMsgType.CLOSING), msg
-        return socket.ws.close_code, frames
+        # The server's code is in its close frame; the client's close_code may be overwritten
+        # with 1006 when its own closing reply finds the connection already gone.
+        return (msg.data if msg.type == WSMsgType.CLOSE else socket.ws.close_code), frames
 
 
 async def share_conversation(one, other) -> int:
@@ -210,7 +212,7 @@ async def test_push_to_many_sockets_is_serialized_once(users, client, monkeypatc
     reply = await sender.request("send_message", {"receiver_id": alice.id, "content": "once"})
     for receiver in sockets:
         assert (await receiver.event("message.new", TIMEOUT))["data"] == reply["data"]
-    assert len(calls) == 1
+    assert len(calls) == len({id(receiver.node) for receiver in sockets})  # once per server (node)
 
 
 # --- presence -----------------------------------------------------------------------------------
