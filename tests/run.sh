@@ -13,7 +13,8 @@
 #      older version of this script gave it every privilege from anywhere;
 #   4. makes sure Debian's Chromium is there for the browser tests (Playwright drives it; it
 #      never downloads a browser of its own), installing it when running as root;
-#   5. makes sure Debian's nats-server is there for the cluster tests (they start their own);
+#   5. makes sure Debian's nats-server is there for the cluster tests, and MariaDB's binaries
+#      for the fault suite (both start servers of their own);
 #   6. runs pytest with the arguments given.
 # HUBBUB_TEST_MYSQL_URL points the tests at another server; then this script only checks it.
 set -euo pipefail
@@ -328,6 +329,17 @@ ensure_nats_server() {
     fi
 }
 
+# The fault suite (tests/faults) starts MariaDB servers of its own from Debian's binaries,
+# whatever server answers on 3306.
+ensure_mariadb_binaries() {
+    [[ -x $MARIADBD ]] && command -v mariadb-install-db >/dev/null && return
+    if [[ $EUID -eq 0 ]] && command -v apt-get >/dev/null; then
+        apt_install mariadb-server mariadb-client
+    else
+        say "no $MARIADBD: the fault suite will be skipped (apt-get install mariadb-server)"
+    fi
+}
+
 main() {
     cd "$ROOT"
     choose_python
@@ -339,6 +351,7 @@ main() {
     ensure_server
     ensure_chromium
     ensure_nats_server
+    ensure_mariadb_binaries
 
     exec "$PY" -m pytest "$@"
 }
