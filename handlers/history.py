@@ -14,4 +14,6 @@ class HistoryHandler(Handler):
     schema = HistoryFrameSchema
 
     async def handle(self, ctx: Context, data: dict) -> list[dict]:
-        return await ctx.services.messaging.history(ctx.user_id, data["conversation_id"], before=data["before"], after=data["after"], limit=data["limit"])
+        return await ctx.services.messaging.history(
+            ctx.user_id, data["conversation_id"], before=data["before"], after=data["after"], changed_after=data["changed_after"], limit=data["limit"]
+        )

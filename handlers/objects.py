@@ -20,6 +20,7 @@ def message_vo(row: Any) -> dict:
     """`row` is a storage Row or the dict `storage.messages.append_message` returns."""
     get = row.get if isinstance(row, dict) else row._mapping.get
     status = get("status")
+    edited_at = get("edited_at")
     return {
         "id": get("id"),
         "conversation_id": get("conversation_id"),
@@ -31,7 +32,14 @@ def message_vo(row: Any) -> dict:
         "status": status,
         "client_msg_id": get("client_msg_id"),
         "created_at": to_millis(get("created_at")),
+        # A row just appended carries neither: it was never changed.
+        "edited_at": to_millis(edited_at) if edited_at is not None else None,
+        "change_seq": get("change_seq") or 0,
     }
+
+
+def message_version_vo(row: Any) -> dict:
+    return {"version": row.version, "content": row.content, "created_at": to_millis(row.created_at)}
 
 
 def conversation_type(row: Any) -> str:
@@ -44,7 +52,9 @@ def direct_peer_id(row: Any, user_id: int) -> int | None:
     return row.direct_high_id if row.direct_low_id == user_id else row.direct_low_id
 
 
-def conversation_vo(row: Any, *, last_read_seq: int, unread_count: int, last_message: dict | None, peer: dict | None, recall_window_seconds: int) -> dict:
+def conversation_vo(
+    row: Any, *, last_read_seq: int, unread_count: int, last_message: dict | None, peer: dict | None, recall_window_seconds: int, edit_window_seconds: int
+) -> dict:
     return {
         "id": row.id,
         "type": conversation_type(row),
@@ -56,6 +66,8 @@ def conversation_vo(row: Any, *, last_read_seq: int, unread_count: int, last_mes
         "unread_count": unread_count,
         "last_message": last_message,
         "recall_window_seconds": recall_window_seconds,
+        "edit_window_seconds": edit_window_seconds,
+        "last_change_seq": row.last_change_seq,
         "created_at": to_millis(row.created_at),
         "updated_at": to_millis(row.updated_at),
     }

@@ -111,6 +111,12 @@ class DirectMessageSchema(ConversationMessageSchema):
     receiver_id = id_field(required=True)
 
 
+class EditMessageSchema(StrictSchema):
+    """PATCH /api/messages/{id}: the new content of a text message."""
+
+    content = content_field()
+
+
 class MarkReadSchema(StrictSchema):
     seq = seq_field(required=True)
 
@@ -124,6 +130,7 @@ class HistoryQuerySchema(StrictSchema):
 
     before = seq_field(load_default=None)
     after = seq_field(load_default=None)
+    changed_after = seq_field(load_default=None, metadata={"description": "a change seq: the messages changed (edited, recalled) since, by change seq"})
     limit = fields.Integer(strict=True, load_default=HISTORY_DEFAULT_LIMIT, validate=validate.Range(min=1))
 
 
@@ -163,17 +170,21 @@ class CreateConversationSchema(StrictSchema):
 MAX_RECALL_WINDOW_SECONDS = 7 * 24 * 3600
 
 
+MAX_EDIT_WINDOW_SECONDS = 7 * 24 * 3600
+
+
 class UpdateConversationSchema(StrictSchema):
-    """PATCH of a group: its name and/or its recall window (null: the server's setting;
-    0: recall switched off)."""
+    """PATCH of a group: its name and/or its recall and edit windows (null: the server's
+    setting; 0: recall or editing switched off)."""
 
     name = fields.String(validate=GROUP_NAME)
     recall_window_seconds = fields.Integer(strict=True, allow_none=True, validate=validate.Range(min=0, max=MAX_RECALL_WINDOW_SECONDS))
+    edit_window_seconds = fields.Integer(strict=True, allow_none=True, validate=validate.Range(min=0, max=MAX_EDIT_WINDOW_SECONDS))
 
     @validates_schema
     def _something(self, data, **kwargs):
         if not data:
-            raise ValidationError("give name and/or recall_window_seconds", "name")
+            raise ValidationError("give name, recall_window_seconds and/or edit_window_seconds", "name")
 
 
 class AddMembersSchema(StrictSchema):

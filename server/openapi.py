@@ -64,6 +64,14 @@ class MessageVO(Schema):
     status = fields.Integer()
     client_msg_id = fields.String(allow_none=True)
     created_at = fields.Integer()
+    edited_at = fields.Integer(allow_none=True, metadata={"description": "when the content was last edited; null if never"})
+    change_seq = fields.Integer(metadata={"description": "the conversation's change seq of the latest edit or recall; 0 if none"})
+
+
+class MessageVersionVO(Schema):
+    version = fields.Integer(metadata={"description": "1 is the original"})
+    content = fields.String()
+    created_at = fields.Integer(metadata={"description": "when this version was written"})
 
 
 class ConversationVO(Schema):
@@ -77,6 +85,8 @@ class ConversationVO(Schema):
     unread_count = fields.Integer()
     last_message = fields.Nested(MessageVO, allow_none=True)
     recall_window_seconds = fields.Integer()
+    edit_window_seconds = fields.Integer()
+    last_change_seq = fields.Integer(metadata={"description": "the latest change seq: catch up with history changed_after"})
     created_at = fields.Integer()
     updated_at = fields.Integer()
     members = fields.List(fields.Nested(UserVO))
@@ -102,7 +112,7 @@ class HealthVO(Schema):
     bus = fields.String(metadata={"description": "only in a cluster: ok, or degraded while NATS is away"})
 
 
-RESPONSE_OBJECTS = {schema.__name__: schema for schema in (UserVO, MeVO, LoginVO, MessageVO, ConversationVO, ReadMarkerVO, FileVO, HealthVO)}
+RESPONSE_OBJECTS = {schema.__name__: schema for schema in (UserVO, MeVO, LoginVO, MessageVO, MessageVersionVO, ConversationVO, ReadMarkerVO, FileVO, HealthVO)}
 
 
 def build_spec(app: web.Application) -> dict:

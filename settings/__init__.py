@@ -36,6 +36,7 @@ class Settings:
     ws_send_queue_max: int
     ws_heartbeat_seconds: float
     recall_window_seconds: int
+    edit_window_seconds: int
     history_max_limit: int
     upload_max_bytes: int
     group_max_members: int
@@ -102,6 +103,7 @@ _VALIDATORS = [
             "ws_rate_burst",
             "ws_send_queue_max",
             "recall_window_seconds",
+            "edit_window_seconds",
             "history_max_limit",
             "upload_max_bytes",
             "group_max_members",

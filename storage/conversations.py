@@ -18,6 +18,8 @@ from storage.tables import (
     STATUS_RECALLED,
     conversation_members,
     conversations,
+    message_changes,
+    message_edits,
     messages,
 )
 
@@ -106,6 +108,9 @@ async def update_conversation(conn: AsyncConnection, conversation_id: int, **val
 async def delete_conversation(conn: AsyncConnection, conversation_id: int) -> None:
     # Explicit deletes rather than relying on ON DELETE CASCADE, which SQLite honours only
     # when foreign keys are switched on for the connection.
+    in_conversation = select(messages.c.id).where(messages.c.conversation_id == conversation_id)
+    await conn.execute(delete(message_edits).where(message_edits.c.message_id.in_(in_conversation)))
+    await conn.execute(delete(message_changes).where(message_changes.c.conversation_id == conversation_id))
     await conn.execute(delete(messages).where(messages.c.conversation_id == conversation_id))
     await conn.execute(delete(members).where(members.c.conversation_id == conversation_id))
     await conn.execute(delete(conversations).where(conversations.c.id == conversation_id))

@@ -5,11 +5,20 @@ live in these two places."""
 from datetime import datetime
 from typing import NamedTuple
 
-from sqlalchemy import Row, select, tuple_, update
+from sqlalchemy import Row, func, insert, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.clock import utc_now
-from storage.tables import STATUS_READ, STATUS_RECALLED, STATUS_UNREAD, conversation_members, conversations, messages
+from storage.tables import (
+    STATUS_READ,
+    STATUS_RECALLED,
+    STATUS_UNREAD,
+    conversation_members,
+    conversations,
+    message_changes,
+    message_edits,
+    messages,
+)
 
 
 class NewMessage(NamedTuple):
@@ -72,8 +81,10 @@ async def find_by_client_msg_id(conn: AsyncConnection, sender_id: int, client_ms
     return (await conn.execute(query)).first()
 
 
-async def get_message(conn: AsyncConnection, message_id: int) -> Row | None:
-    return (await conn.execute(select(messages).where(messages.c.id == message_id))).first()
+async def get_message(conn: AsyncConnection, message_id: int, *, lock: bool = False) -> Row | None:
+    """`lock`: read the latest committed version and hold the row until the transaction ends."""
+    query = select(messages).where(messages.c.id == message_id)
+    return (await conn.execute(query.with_for_update() if lock else query)).first()
 
 
 async def page(conn: AsyncConnection, conversation_id: int, *, before: int | None, after: int | None, limit: int) -> list[Row]:
@@ -127,8 +138,50 @@ async def mark_direct_read(conn: AsyncConnection, conversation_id: int, reader_i
     return result.rowcount
 
 
-async def mark_recalled(conn: AsyncConnection, message_id: int) -> None:
-    await conn.execute(update(messages).where(messages.c.id == message_id).values(status=STATUS_RECALLED))
+async def mark_recalled(conn: AsyncConnection, message_id: int, change_seq: int) -> None:
+    await conn.execute(update(messages).where(messages.c.id == message_id).values(status=STATUS_RECALLED, change_seq=change_seq))
+
+
+async def record_change(conn: AsyncConnection, conversation_id: int, message_id: int) -> int:
+    """The conversation's next change seq, allocated to a change of `message_id`. Call it with
+    the conversation's row lock held (`get_membership(lock=True)`): changes then get
+    consecutive change seqs in commit order, and a rollback gives the seq back."""
+    where = conversations.c.id == conversation_id
+    await conn.execute(update(conversations).where(where).values(last_change_seq=conversations.c.last_change_seq + 1))
+    change_seq = (await conn.execute(select(conversations.c.last_change_seq).where(where))).scalar_one()
+    await conn.execute(insert(message_changes).values(conversation_id=conversation_id, change_seq=change_seq, message_id=message_id))
+    return change_seq
+
+
+async def edit_content(conn: AsyncConnection, message: Row, content: str, change_seq: int, now: datetime) -> None:
+    """Keep the current content as a version and put `content` in its place."""
+    version = await conn.scalar(select(func.count()).select_from(message_edits).where(message_edits.c.message_id == message.id))
+    written_at = message.edited_at or message.created_at
+    await conn.execute(insert(message_edits).values(message_id=message.id, version=version + 1, content=message.content, created_at=written_at))
+    await conn.execute(update(messages).where(messages.c.id == message.id).values(content=content, edited_at=now, change_seq=change_seq))
+
+
+async def versions(conn: AsyncConnection, message_id: int) -> list[Row]:
+    """The versions an edit replaced, oldest first."""
+    query = select(message_edits).where(message_edits.c.message_id == message_id).order_by(message_edits.c.version)
+    return list(await conn.execute(query))
+
+
+async def changed_page(conn: AsyncConnection, conversation_id: int, *, changed_after: int, limit: int) -> list[Row]:
+    """Messages changed after change seq `changed_after`, each once (at its latest change), by
+    change seq ascending."""
+    query = (
+        select(messages)
+        .join(message_changes, message_changes.c.message_id == messages.c.id)
+        .where(
+            message_changes.c.conversation_id == conversation_id,
+            message_changes.c.change_seq > changed_after,
+            messages.c.change_seq == message_changes.c.change_seq,
+        )
+        .order_by(message_changes.c.change_seq)
+        .limit(limit)
+    )
+    return list(await conn.execute(query))
 
 
 async def last_message(conn: AsyncConnection, conversation_id: int, last_seq: int) -> Row | None:

@@ -111,6 +111,9 @@ conversations = Table(
     Column("direct_high_id", Id, ForeignKey("users.id"), nullable=True),
     Column("last_seq", BigInteger, nullable=False, server_default="0"),
     Column("recall_window_seconds", Integer, nullable=True, comment="NULL: the server's setting"),
+    Column("edit_window_seconds", Integer, nullable=True, comment="NULL: the server's setting"),
+    # Counts the changes (edits, recalls) to messages already sent, for catch-up by `changed_after`.
+    Column("last_change_seq", BigInteger, nullable=False, server_default="0"),
     Column("created_at", Millis, nullable=False, server_default=now_ms()),
     Column("updated_at", Millis, nullable=False, server_default=now_ms()),
     UniqueConstraint("direct_low_id", "direct_high_id"),
@@ -154,6 +157,8 @@ messages = Table(
     Column("seq", BigInteger, nullable=False),
     Column("client_msg_id", String(64), nullable=True),
     Column("file_id", Id, ForeignKey("files.id"), nullable=True, comment="the file an image or file message carries"),
+    Column("edited_at", Millis, nullable=True),
+    Column("change_seq", BigInteger, nullable=False, server_default="0", comment="the conversation's change seq of its latest change"),
     Index("idx_sender_receiver", "sender_id", "receiver_id"),
     Index("idx_created", "created_at"),
     # Serves keyset paging by seq as well as gaplessness.
@@ -162,6 +167,29 @@ messages = Table(
     # Counting recalled messages past a read marker without scanning the unread ones.
     Index(None, "conversation_id", "status", "seq"),
     Index(None, "file_id"),
+    **MYSQL_TABLE_OPTIONS,
+)
+
+# The versions an edit replaced; the current one stays in `messages`.
+message_edits = Table(
+    "message_edits",
+    metadata,
+    Column("message_id", Id, ForeignKey("messages.id", ondelete="CASCADE"), primary_key=True),
+    Column("version", Integer, primary_key=True, autoincrement=False, comment="1 is the original"),
+    Column("content", Text, nullable=False),
+    Column("created_at", Millis, nullable=False, comment="when this version was written"),
+    **MYSQL_TABLE_OPTIONS,
+)
+
+# One row per change to a sent message, so that catch-up by change seq reads only changed
+# messages and the send path keeps its indexes on `messages` as they are.
+message_changes = Table(
+    "message_changes",
+    metadata,
+    Column("conversation_id", Id, ForeignKey("conversations.id", ondelete="CASCADE"), primary_key=True),
+    Column("change_seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("message_id", Id, ForeignKey("messages.id", ondelete="CASCADE"), nullable=False),
+    Index(None, "message_id"),
     **MYSQL_TABLE_OPTIONS,
 )
 

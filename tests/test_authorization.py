@@ -17,6 +17,7 @@ EVENTS = (
     "message.new",
     "message.read",
     "message.recalled",
+    "message.edited",
     "typing",
     "conversation.created",
     "conversation.updated",
@@ -53,6 +54,7 @@ def rest_probes(prober: ChatUser, owner: ChatUser) -> list[tuple[str, str, dict 
         ("GET", "/api/conversations/{id}/messages", None),
         ("GET", "/api/conversations/{id}/messages?after=0&limit=10", None),
         ("GET", "/api/conversations/{id}/messages?before=3", None),
+        ("GET", "/api/conversations/{id}/messages?changed_after=0", None),
         ("POST", "/api/conversations/{id}/messages", {"content": "let me in"}),
         ("POST", "/api/conversations/{id}/messages", {"content": "let me in", "client_msg_id": "probe-1"}),
         ("POST", "/api/conversations/{id}/read", {"seq": 1}),
@@ -65,6 +67,7 @@ SOCKET_PROBES = [
     ("mark_read", {"conversation_id": "{id}", "seq": 1}),
     ("history", {"conversation_id": "{id}"}),
     ("history", {"conversation_id": "{id}", "after": 0, "limit": 5}),
+    ("history", {"conversation_id": "{id}", "changed_after": 0}),
     ("typing", {"conversation_id": "{id}"}),
 ]
 
@@ -167,6 +170,35 @@ async def test_recall_in_a_conversation_one_is_not_in_answers_as_for_no_message(
 
     history = await bob.ok("GET", f"/api/conversations/{gid}/messages")
     assert all(m["status"] != 3 for m in history)
+    for watcher in watchers:
+        assert await pushed(watcher) == []
+
+
+@pytest.mark.parametrize("prober_name", ["dave", "carol", "erin"])
+async def test_edits_of_messages_in_a_conversation_one_is_not_in_answer_as_for_no_message(world, prober_name):
+    """Editing names a message (404 "no such message"); reading its versions names the
+    conversation too (404 "no such conversation", as any conversation route)."""
+    alice, bob, gid = world["alice"], world["bob"], world["gid"]
+    prober = world[prober_name]
+    watchers = [await online(alice), await online(bob)]
+    socket = await online(prober)
+    targets = [world["own"]["alice"]["id"], world["own"]["bob"]["id"]]
+    if prober_name != "dave":
+        targets.append(world["own"][prober_name]["id"])
+
+    edit = {"message_id": "{id}", "content": "taken over"}
+    assert await rest_answer(prober, "PATCH", "/api/messages/{id}", {"content": "taken over"}, MISSING) == NO_SUCH_MESSAGE
+    assert await socket_answer(socket, "edit_message", edit, MISSING) == NO_SUCH_MESSAGE
+    for message_id in targets:
+        assert await rest_answer(prober, "PATCH", "/api/messages/{id}", {"content": "taken over"}, message_id) == NO_SUCH_MESSAGE
+        assert await socket_answer(socket, "edit_message", edit, message_id) == NO_SUCH_MESSAGE
+        versions = "/api/conversations/{id}/messages/" + str(message_id) + "/edits"
+        assert await rest_answer(prober, "GET", versions, None, gid) == NO_SUCH_CONVERSATION
+        assert await rest_answer(prober, "GET", versions, None, MISSING) == NO_SUCH_CONVERSATION
+
+    history = await bob.ok("GET", f"/api/conversations/{gid}/messages")
+    assert all(m["edited_at"] is None for m in history)
+    assert (await bob.ok("GET", f"/api/conversations/{gid}"))["last_change_seq"] == 0
     for watcher in watchers:
         assert await pushed(watcher) == []
 

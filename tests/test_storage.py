@@ -128,8 +128,8 @@ async def test_unread_count_formula(engine, two_users):
     # A recall of a message past bob's marker lowers his count; one before it changes nothing.
     async with engine.begin() as conn:
         last = await message_store.last_message(conn, conversation.id, 6)
-        await message_store.mark_recalled(conn, last.id)
-        await message_store.mark_recalled(conn, sent[0]["id"])
+        await message_store.mark_recalled(conn, last.id, 1)
+        await message_store.mark_recalled(conn, sent[0]["id"], 2)
         assert await conversation_store.unread_count(conn, conversation.id, bob) == 0
         listed = {row.id: row.unread_count for row in await conversation_store.list_for_user(conn, bob)}
         assert listed == {conversation.id: 0}

@@ -45,6 +45,11 @@ class ConversationService:
         own = conversation.recall_window_seconds
         return self._settings.recall_window_seconds if own is None else own
 
+    def edit_window(self, conversation: Any) -> int:
+        """The conversation's own window when its owner set one (0 switches editing off)."""
+        own = conversation.edit_window_seconds
+        return self._settings.edit_window_seconds if own is None else own
+
     async def views(self, conn: AsyncConnection, conversation_id: int, user_ids: list[int] | None = None) -> dict[int, dict]:
         """ConversationVO of one conversation as each member sees it (all members, or those of
         `user_ids` who are members), by user id. A fixed number of queries whatever the size."""
@@ -68,6 +73,7 @@ class ConversationService:
                 last_message=last_vo,
                 peer=pair.get(direct_peer_id(row, row.member_id)),
                 recall_window_seconds=self.recall_window(row),
+                edit_window_seconds=self.edit_window(row),
             )
             for row in rows
         }
@@ -97,6 +103,7 @@ class ConversationService:
                     last_message=message_vo(last) if last is not None else None,
                     peer=user_vo(peer, self._pusher.is_online(peer.id)) if peer is not None else None,
                     recall_window_seconds=self.recall_window(row),
+                    edit_window_seconds=self.edit_window(row),
                 )
             )
         return result
@@ -164,7 +171,7 @@ class ConversationService:
         return views[owner_id]
 
     async def update(self, user_id: int, conversation_id: int, changes: dict[str, Any]) -> dict:
-        """Rename a group and/or set its recall window (owner only)."""
+        """Rename a group and/or set its recall or edit window (owner only)."""
         async with self._db.begin() as conn:
             await self._require_owner(conn, conversation_id, user_id)
             await conversation_store.update_conversation(conn, conversation_id, **changes)

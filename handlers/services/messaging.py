@@ -3,11 +3,12 @@ the REST views. Every push happens after the transaction that it reports has com
 
 from datetime import timedelta
 
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy import Row
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from handlers.errors import Conflict, Forbidden, NotFound, PayloadTooLarge, ValidationFailed
 from handlers.hooks import OutgoingMessage, PreSendHooks
-from handlers.objects import message_vo
+from handlers.objects import message_version_vo, message_vo
 from handlers.push import Pusher, Socket
 from handlers.services.conversations import ConversationService, require_member
 from handlers.services.files import referenced_file_id
@@ -15,7 +16,7 @@ from handlers.services.message_writer import DuplicateClientId, MessageWriter
 from settings import Settings
 from storage import conversations as conversation_store
 from storage import messages as message_store
-from storage.clock import utc_now
+from storage.clock import to_millis, utc_now
 from storage.messages import NewMessage
 from storage.tables import CONVERSATION_DIRECT, MSG_TEXT, STATUS_RECALLED
 
@@ -110,24 +111,92 @@ class MessagingService:
 
     async def recall(self, user_id: int, message_id: int) -> dict:
         async with self._db.begin() as conn:
-            message = await message_store.get_message(conn, message_id)
-            if message is None:
-                raise NotFound("no such message")
-            membership = await conversation_store.get_membership(conn, message.conversation_id, user_id)
-            if membership is None:
-                raise NotFound("no such message")
-            if message.sender_id != user_id:
-                raise Forbidden("only the sender can recall a message")
+            message, membership = await self._own_message_locked(conn, user_id, message_id, "recall")
             if message.status == STATUS_RECALLED:
                 return message_vo(message)
             window = self._conversations.recall_window(membership)
             if utc_now() - message.created_at > timedelta(seconds=window):
                 raise Forbidden(f"the recall window of {window} seconds is over")
-            await message_store.mark_recalled(conn, message_id)
+            change_seq = await message_store.record_change(conn, message.conversation_id, message_id)
+            await message_store.mark_recalled(conn, message_id, change_seq)
             audience = await conversation_store.member_ids(conn, message.conversation_id)
-        recalled = message_vo({**message._mapping, "status": STATUS_RECALLED})
-        self._pusher.to_users(audience, "message.recalled", {"conversation_id": message.conversation_id, "message_id": message_id, "seq": message.seq})
+        recalled = message_vo({**message._mapping, "status": STATUS_RECALLED, "change_seq": change_seq})
+        event = {"conversation_id": message.conversation_id, "message_id": message_id, "seq": message.seq, "change_seq": change_seq}
+        self._pusher.to_users(audience, "message.recalled", event)
         return recalled
+
+    async def edit(self, user_id: int, message_id: int, content: str, *, origin: Socket | None = None) -> dict:
+        """Replace the content of one's own text message within the edit window, keeping the
+        old content as a version. The same content again changes nothing (a retry)."""
+        if len(content) > self._settings.message_max_chars:
+            raise PayloadTooLarge(f"content is longer than {self._settings.message_max_chars} characters")
+        # Refused before the hooks see it: hooks see only what the sender may send.
+        async with self._db.connect() as conn:
+            message, membership = await self._own_message(conn, user_id, message_id, "edit")
+            self._require_editable(message, membership)
+        if self._hooks.hooks:
+            content = await self._run_hooks(user_id, message.conversation_id, None, content, MSG_TEXT)
+        async with self._db.begin() as conn:
+            message, membership = await self._own_message_locked(conn, user_id, message_id, "edit")
+            self._require_editable(message, membership)
+            if message.content == content:
+                return message_vo(message)
+            change_seq = await message_store.record_change(conn, message.conversation_id, message_id)
+            now = utc_now()
+            await message_store.edit_content(conn, message, content, change_seq, now)
+            audience = await conversation_store.member_ids(conn, message.conversation_id)
+        edited = message_vo({**message._mapping, "content": content, "edited_at": now, "change_seq": change_seq})
+        self._pusher.to_users(audience, "message.edited", edited, exclude=origin)
+        return edited
+
+    async def versions(self, user_id: int, conversation_id: int, message_id: int) -> list[dict]:
+        """The versions of a message, oldest first, the current one last; none once recalled."""
+        async with self._db.connect() as conn:
+            await require_member(conn, conversation_id, user_id)
+            message = await message_store.get_message(conn, message_id)
+            if message is None or message.conversation_id != conversation_id:
+                raise NotFound("no such message")
+            if message.status == STATUS_RECALLED:
+                return []
+            earlier = await message_store.versions(conn, message_id)
+        current = {"version": len(earlier) + 1, "content": message.content, "created_at": to_millis(message.edited_at or message.created_at)}
+        return [*(message_version_vo(row) for row in earlier), current]
+
+    def _require_editable(self, message: Row, membership: Row) -> None:
+        if message.msg_type != MSG_TEXT:
+            raise Forbidden("only a text message can be edited")
+        if message.status == STATUS_RECALLED:
+            raise Forbidden("a recalled message cannot be edited")
+        window = self._conversations.edit_window(membership)
+        if utc_now() - message.created_at > timedelta(seconds=window):
+            raise Forbidden(f"the edit window of {window} seconds is over")
+
+    async def _own_message(self, conn: AsyncConnection, user_id: int, message_id: int, action: str) -> tuple[Row, Row]:
+        """The caller's own message and its membership of the conversation; 404 when the
+        message is not in one of the caller's conversations, 403 when someone else sent it."""
+        message = await message_store.get_message(conn, message_id)
+        if message is None:
+            raise NotFound("no such message")
+        membership = await conversation_store.get_membership(conn, message.conversation_id, user_id)
+        if membership is None:
+            raise NotFound("no such message")
+        if message.sender_id != user_id:
+            raise Forbidden(f"only the sender can {action} a message")
+        return message, membership
+
+    async def _own_message_locked(self, conn: AsyncConnection, user_id: int, message_id: int, action: str) -> tuple[Row, Row]:
+        """As `_own_message`, holding the conversation's row lock and then the message's (the
+        order a send takes them in), so that edits and recalls of one message serialize."""
+        message = await message_store.get_message(conn, message_id)
+        if message is None:
+            raise NotFound("no such message")
+        membership = await conversation_store.get_membership(conn, message.conversation_id, user_id, lock=True)
+        if membership is None:
+            raise NotFound("no such message")
+        message = await message_store.get_message(conn, message_id, lock=True)
+        if message.sender_id != user_id:
+            raise Forbidden(f"only the sender can {action} a message")
+        return message, membership
 
     async def visible_message(self, user_id: int, message_id: int) -> dict:
         async with self._db.connect() as conn:
@@ -136,18 +205,23 @@ class MessagingService:
                 raise NotFound("no such message")
         return message_vo(message)
 
-    async def history(self, user_id: int, conversation_id: int, *, before: int | None, after: int | None, limit: int | None) -> list[dict]:
+    async def history(
+        self, user_id: int, conversation_id: int, *, before: int | None, after: int | None, limit: int | None, changed_after: int | None = None
+    ) -> list[dict]:
         limit = self._settings.history_max_limit if limit is None else limit
         errors = {}
         if limit > self._settings.history_max_limit:
             errors["limit"] = [f"must be at most {self._settings.history_max_limit}"]
-        if before is not None and after is not None:
-            errors["before"] = ["give before or after, not both"]
+        if sum(cursor is not None for cursor in (before, after, changed_after)) > 1:
+            errors["before"] = ["give one of before, after and changed_after"]
         if errors:
             raise ValidationFailed(errors)
         async with self._db.connect() as conn:
             await require_member(conn, conversation_id, user_id)
-            rows = await message_store.page(conn, conversation_id, before=before, after=after, limit=limit)
+            if changed_after is not None:
+                rows = await message_store.changed_page(conn, conversation_id, changed_after=changed_after, limit=limit)
+            else:
+                rows = await message_store.page(conn, conversation_id, before=before, after=after, limit=limit)
         return [message_vo(row) for row in rows]
 
 

@@ -2,7 +2,7 @@
 
 from aiohttp import web
 
-from handlers.schemas import ConversationMessageSchema, DirectMessageSchema, HistoryQuerySchema, MarkReadSchema
+from handlers.schemas import ConversationMessageSchema, DirectMessageSchema, EditMessageSchema, HistoryQuerySchema, MarkReadSchema
 from server.envelope import envelope, read_json, read_query
 from server.keys import CLAIMS, SERVICES
 from server.openapi import documented
@@ -12,7 +12,7 @@ routes = web.RouteTableDef()
 
 
 @routes.get("/api/conversations/{id}/messages")
-@documented("A page of history by seq ascending", query=HistoryQuerySchema, response="[MessageVO]", errors=(404, 422))
+@documented("A page of history by seq ascending, or the messages changed since a change seq", query=HistoryQuerySchema, response="[MessageVO]", errors=(404, 422))
 async def history(request: web.Request) -> web.Response:
     query = read_query(request, HistoryQuerySchema())
     messages = await request.app[SERVICES].messaging.history(request[CLAIMS].user_id, path_id(request, "id"), **query)
@@ -46,3 +46,17 @@ async def mark_read(request: web.Request) -> web.Response:
 @documented("Recall one's own message within the recall window", response="MessageVO", errors=(403, 404))
 async def recall(request: web.Request) -> web.Response:
     return envelope(await request.app[SERVICES].messaging.recall(request[CLAIMS].user_id, path_id(request, "id")))
+
+
+@routes.patch("/api/messages/{id}")
+@documented("Edit one's own text message within the edit window", body=EditMessageSchema, response="MessageVO", errors=(403, 404, 413, 422))
+async def edit(request: web.Request) -> web.Response:
+    body = await read_json(request, EditMessageSchema())
+    return envelope(await request.app[SERVICES].messaging.edit(request[CLAIMS].user_id, path_id(request, "id"), body["content"]))
+
+
+@routes.get("/api/conversations/{id}/messages/{message_id}/edits")
+@documented("The versions of a message, oldest first, the current one last", response="[MessageVersionVO]", errors=(404,))
+async def versions(request: web.Request) -> web.Response:
+    service = request.app[SERVICES].messaging
+    return envelope(await service.versions(request[CLAIMS].user_id, path_id(request, "id"), path_id(request, "message_id")))
