@@ -10,6 +10,7 @@ from dataclasses import dataclass, replace
 from importlib.metadata import EntryPoint, entry_points
 
 from handlers.errors import FORBIDDEN, UNPROCESSABLE, HubbubError, TimedOut
+from handlers.metrics import PLUGIN_CALLS
 from settings import Settings
 
 ENTRY_POINT_GROUP = "hubbub.hooks"
@@ -66,18 +67,23 @@ class PreSendHooks:
             try:
                 result = await asyncio.wait_for(hook.run(message), self._timeout)
             except HubbubError:
+                PLUGIN_CALLS(hook.origin, "hook", hook.name, "refused").inc()
                 raise
             except TimeoutError:
+                PLUGIN_CALLS(hook.origin, "hook", hook.name, "timeout").inc()
                 log.error("message hook %s from %s timed out after %ss", hook.name, hook.origin, self._timeout)
                 raise TimedOut("a message hook did not answer in time") from None
             except Exception as exc:
+                PLUGIN_CALLS(hook.origin, "hook", hook.name, "error").inc()
                 log.exception("message hook %s from %s failed", hook.name, hook.origin)
                 raise HubbubError() from exc
             if result is not None:
                 if not isinstance(result, str) or not result:
+                    PLUGIN_CALLS(hook.origin, "hook", hook.name, "error").inc()
                     log.error("message hook %s from %s returned %r, not a non-empty string", hook.name, hook.origin, type(result))
                     raise HubbubError()
                 message = replace(message, content=result)
+            PLUGIN_CALLS(hook.origin, "hook", hook.name, "ok").inc()
         return message
 
 

@@ -15,11 +15,13 @@ from handlers.services import Services, passwords
 from handlers.services.committed import CommittedMessages
 from server.bus import Bus, LocalBus
 from server.delivery import Delivery
+from server.gauges import SAMPLE_SECONDS, sample
+from server.http_metrics import metrics_middleware
 from server.keys import DB, DELIVERY, HOOKS, PIPELINE, REGISTRY, SERVICES, SETTINGS, TRACKER
 from server.middleware import auth_middleware, error_middleware
 from server.nats_bus import NatsBus
 from server.pipeline import FramePipeline
-from server.routes import auth, client, conversations, files, messages, meta, users
+from server.routes import auth, client, conversations, files, messages, meta, metrics, users
 from server.tracker import CLOSE_GOING_AWAY, ConnectionTracker
 from server.websocket import routes as websocket_routes
 from settings import Settings
@@ -39,19 +41,20 @@ def create_app(settings: Settings, registry: HandlerRegistry | None = None, hook
     select them, unless given; a plugin that cannot be loaded raises RegistryError/HookError."""
     registry = registry if registry is not None else registry_from_settings(settings)
     hooks = hooks if hooks is not None else PreSendHooks(load_hooks(settings), settings.plugin_timeout_seconds)
-    app = web.Application(middlewares=[error_middleware, auth_middleware], client_max_size=JSON_BODY_MAX_BYTES)
+    app = web.Application(middlewares=[metrics_middleware, error_middleware, auth_middleware], client_max_size=JSON_BODY_MAX_BYTES)
     app[SETTINGS] = settings
     app[REGISTRY] = registry
     app[PIPELINE] = FramePipeline(registry, settings.plugin_timeout_seconds)
     app[HOOKS] = hooks
     app[TRACKER] = ConnectionTracker()
     app[DELIVERY] = Delivery(app[TRACKER], bus_from_settings(settings), node_timeout_seconds=settings.bus_node_timeout_seconds)
-    for module_routes in (auth.routes, users.routes, conversations.routes, messages.routes, files.routes, meta.routes, websocket_routes, client.routes):
+    for module_routes in (auth.routes, users.routes, conversations.routes, messages.routes, files.routes, meta.routes, metrics.routes, websocket_routes, client.routes):
         app.router.add_routes(module_routes)
     client.add_static(app)
     app.cleanup_ctx.append(database)
     app.cleanup_ctx.append(services)
     app.cleanup_ctx.append(token_sweeper)
+    app.cleanup_ctx.append(gauge_sampler)
     app.on_startup.append(log_handler_types)
     app.on_shutdown.append(close_sockets)
     return app
@@ -113,6 +116,17 @@ async def token_sweeper(app: web.Application) -> AsyncIterator[None]:
     # Sockets whose handlers ended late (cancelled at shutdown) may still be announcing
     # presence; that must finish or stop before the database goes.
     await app[TRACKER].settle(app[SETTINGS].shutdown_timeout_seconds)
+
+
+async def gauge_sampler(app: web.Application) -> AsyncIterator[None]:
+    async def sample_forever() -> None:
+        while True:
+            sample(app[TRACKER], app[DB])
+            await asyncio.sleep(SAMPLE_SECONDS)
+
+    task = asyncio.create_task(sample_forever(), name="gauge-sampler")
+    yield
+    task.cancel()
 
 
 async def log_handler_types(app: web.Application) -> None:

@@ -11,6 +11,7 @@ from typing import Any
 from aiohttp import WSMsgType
 from handlers.base import Context, Reply
 from handlers.errors import BadRequest, HubbubError, RateLimited, TimedOut
+from handlers.metrics import FRAMES, PLUGIN_CALLS
 from handlers.registry import HandlerRegistry, Registered
 from server.errors import as_client_error
 from server.json import JSONDecodeError, dumps_bytes, loads
@@ -58,12 +59,18 @@ class FramePipeline:
                 raise BadRequest("data must be an object")
             result = await self._run(registered, ctx, registered.schema.load(data))
             if isinstance(result, Reply):
-                return reply_frame(frame_id, result.code, "ok", result.data)
+                reply = reply_frame(frame_id, result.code, "ok", result.data)
+                FRAMES(type_name, result.code).inc()
+                return reply
             # Serialized here, inside the try: a handler's data that is not JSON is its fault (500).
-            return reply_frame(frame_id, 200, "ok", result)
+            reply = reply_frame(frame_id, 200, "ok", result)
+            FRAMES(type_name, 200).inc()
+            return reply
         except Exception as exc:  # noqa: BLE001 - every failure becomes a reply, the socket lives on
             origin = f" from {registered.origin}" if registered is not None else ""
             error = as_client_error(exc, f"frame {type_name!r}{origin} of user {ctx.user_id}")
+            # Unregistered names are the client's to choose: one label for all of them.
+            FRAMES(type_name if registered is not None else "invalid", error.code).inc()
             try:
                 return error_frame(frame_id, error)
             except TypeError:  # an error whose data is not JSON (a plugin's): a fault of its own
@@ -84,10 +91,19 @@ class FramePipeline:
         if registered.builtin:
             return await registered.handler.handle(ctx, data)
         try:
-            return await asyncio.wait_for(registered.handler.handle(ctx, data), self._plugin_timeout)
+            result = await asyncio.wait_for(registered.handler.handle(ctx, data), self._plugin_timeout)
         except TimeoutError:
+            PLUGIN_CALLS(registered.origin, "handler", registered.handler.type, "timeout").inc()
             log.error("handler %r from %s timed out after %ss", registered.handler.type, registered.origin, self._plugin_timeout)
             raise TimedOut() from None
+        except HubbubError:
+            PLUGIN_CALLS(registered.origin, "handler", registered.handler.type, "refused").inc()
+            raise
+        except Exception:
+            PLUGIN_CALLS(registered.origin, "handler", registered.handler.type, "error").inc()
+            raise
+        PLUGIN_CALLS(registered.origin, "handler", registered.handler.type, "ok").inc()
+        return result
 
 
 def _decode(payload: str) -> dict:

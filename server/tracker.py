@@ -20,6 +20,7 @@ from typing import Any
 
 from aiohttp import WSCloseCode, web
 
+from handlers.metrics import SOCKET_CLOSES
 from server.json import dumps_bytes
 
 log = logging.getLogger(__name__)
@@ -141,6 +142,12 @@ class Connection:
     def closing(self) -> bool:
         return self._closing is not None
 
+    @property
+    def queued(self) -> int:
+        """Frames waiting for the writer task."""
+        pending = self._pending
+        return len(pending) if pending is not None else 0
+
     # --- sending ----------------------------------------------------------------------------
 
     def send_frame(self, frame: bytes) -> None:
@@ -252,6 +259,7 @@ class Connection:
         """Close from any task without waiting; what is still queued is dropped."""
         if self._closing is not None:
             return
+        SOCKET_CLOSES(int(code)).inc()
         writer = self._writer
         if writer is not None and not writer.done():
             pending = self._pending

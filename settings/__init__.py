@@ -5,6 +5,7 @@ attributes instead of going through dynaconf's lookups."""
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +56,8 @@ class Settings:
     bus_node_timeout_seconds: float
     bus_test_delay_seconds: float
     bus_test_drop_every: int
+    metrics_allowed_networks: tuple[str, ...]
+    metrics_token: str
 
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)
@@ -66,6 +69,14 @@ def _is_int(value: Any) -> bool:
 
 def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _is_network(value: Any) -> bool:
+    try:
+        ipaddress.ip_network(value)
+        return True
+    except (TypeError, ValueError):
+        return False
 
 
 def _int(name: str, low: int, high: int | None = None) -> Validator:
@@ -92,7 +103,7 @@ def _strings(*names: str) -> list[Validator]:
 
 
 _VALIDATORS = [
-    *_strings("host", "database_url", "upload_dir", "jwt_secret", "log_level", "bus_url"),
+    *_strings("host", "database_url", "upload_dir", "jwt_secret", "log_level", "bus_url", "metrics_token"),
     _int("port", 0, 65535),
     *(
         _int(name, 1)
@@ -139,6 +150,12 @@ _VALIDATORS = [
         for name in ("plugins_enabled", "handlers_disabled", "handlers_override", "hooks_disabled")
     ),
     _int("bcrypt_rounds", 4, 31),
+    Validator(
+        "metrics_allowed_networks",
+        must_exist=True,
+        condition=lambda value: isinstance(value, (list, tuple)) and all(_is_network(item) for item in value),
+        messages={"condition": "metrics_allowed_networks must be a list of networks such as [\"10.0.0.0/8\"], got {value!r}"},
+    ),
     Validator(
         "allowed_origins",
         must_exist=True,
@@ -191,7 +208,7 @@ def load_settings(env: str | None = None, **overrides: Any) -> Settings:
     if chosen == "production":
         _refuse_unsafe_production(raw)
     values = {field.name: raw.get(field.name) for field in dataclasses.fields(Settings) if field.name != "env"}
-    for name in ("allowed_origins", "plugins_enabled", "handlers_disabled", "handlers_override", "hooks_disabled"):
+    for name in ("allowed_origins", "metrics_allowed_networks", "plugins_enabled", "handlers_disabled", "handlers_override", "hooks_disabled"):
         values[name] = tuple(values[name])
     for name in ("ws_rate_per_second", "bus_heartbeat_seconds", "bus_node_timeout_seconds", "bus_test_delay_seconds"):
         values[name] = float(values[name])

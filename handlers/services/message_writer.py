@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import deque
 from dataclasses import dataclass
 from functools import partial
@@ -21,6 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from handlers.errors import NotFound
+from handlers.metrics import COMMIT_BATCH_SIZE, COMMIT_SECONDS, MESSAGES_COMMITTED, SEND_TO_PUSH_SECONDS
 from handlers.objects import direct_peer_id, message_vo
 from handlers.push import OrderedPush, Pusher, Socket
 from handlers.services.conversations import NO_SUCH_CONVERSATION, require_member
@@ -76,12 +78,16 @@ class MessageWriter:
 
     async def write(self, new: NewMessage, origin: Socket | None) -> tuple[dict, bool]:
         """Queue a message and wait until it is committed and pushed: (MessageVO, True)."""
-        done = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        queued_at = loop.time()
+        done = loop.create_future()
         self._queue.append(QueuedSend(new, origin, done))
         self._wakeup.set()
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._write_forever(), name="message-writer")
-        return await done
+        result = await done
+        SEND_TO_PUSH_SECONDS.observe(loop.time() - queued_at)
+        return result
 
     async def close(self) -> None:
         """Finish what is queued and in flight, then stop (before the database closes)."""
@@ -112,6 +118,7 @@ class MessageWriter:
 
     async def _write_unit(self, unit: list[QueuedSend]) -> None:
         """Commit (holding the slot the loop took for it), then hand the pushes over."""
+        started = time.perf_counter()
         try:
             committed = await (self._write_batch(unit) if unit[0].new.msg_type == MSG_TEXT else self._write_one(unit[0]))
         except Exception as exc:  # noqa: BLE001 - the writer must outlive any one batch
@@ -121,6 +128,10 @@ class MessageWriter:
                 send.fail(exc)
         finally:
             self._slots.release()
+        if committed:
+            COMMIT_SECONDS.observe(time.perf_counter() - started)
+            COMMIT_BATCH_SIZE.observe(len(committed))
+            MESSAGES_COMMITTED.inc(len(committed))
         for done in committed:
             self._announce(done)
 

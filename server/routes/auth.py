@@ -2,6 +2,8 @@
 
 from aiohttp import web
 
+from handlers.errors import Forbidden, RateLimited, Unauthorized
+from handlers.metrics import LOGINS
 from handlers.schemas import LoginSchema, RegisterSchema
 from server.envelope import envelope, read_json
 from server.keys import CLAIMS, DELIVERY, SERVICES
@@ -9,6 +11,7 @@ from server.middleware import public
 from server.openapi import documented
 
 routes = web.RouteTableDef()
+_LOGIN_RESULTS = {Unauthorized: "failed", Forbidden: "disabled", RateLimited: "throttled"}
 
 
 @routes.post("/api/auth/register")
@@ -25,7 +28,12 @@ async def register(request: web.Request) -> web.Response:
 @documented("Log in with username or email", body=LoginSchema, response="LoginVO", errors=(401, 403, 422, 429))
 async def login(request: web.Request) -> web.Response:
     body = await read_json(request, LoginSchema())
-    result = await request.app[SERVICES].auth.login(**body, client_address=request.remote or "unknown")
+    try:
+        result = await request.app[SERVICES].auth.login(**body, client_address=request.remote or "unknown")
+    except (Unauthorized, Forbidden, RateLimited) as refused:
+        LOGINS(_LOGIN_RESULTS[type(refused)]).inc()
+        raise
+    LOGINS("ok").inc()
     return envelope(result)
 
 
