@@ -70,6 +70,10 @@ class _Stream:
     touched: float
     pending: dict[int, OrderedPush] = field(default_factory=dict)
     repair: asyncio.Task | None = None
+    # The highest seq another process said it committed, and when: if its news has not come
+    # within a gap's time, it is read from the database.
+    expected: int = 0
+    expected_at: float = 0.0
 
 
 class Sequencer:
@@ -123,18 +127,25 @@ class Sequencer:
             stream = self._streams[conversation_id] = _Stream(_UNKNOWN, time.monotonic())
             stream.repair = self._spawn(self._first_look(conversation_id, stream, last_seq + 1, catch_up=True))
             return
-        if stream.next_seq != _UNKNOWN and stream.next_seq <= last_seq and stream.repair is None:
-            self.resync([conversation_id])
+        if last_seq > stream.expected:
+            stream.expected = last_seq
+            stream.expected_at = time.monotonic()
 
     def catch_up_since(self, since_epoch_seconds: float) -> None:
         """The bus lost news from `since_epoch_seconds` on: repair every conversation written since."""
         self._spawn(self._catch_up_changed(datetime.fromtimestamp(since_epoch_seconds, UTC).replace(tzinfo=None) - CLOCK_SKEW))
 
     async def watch_tail(self, every_seconds: float) -> None:
-        """Forever: resync the conversations that had traffic within the last few periods."""
+        """Forever: repair what other processes said they committed and whose news is overdue,
+        and resync the conversations that had traffic within the last few periods."""
         while True:
             await asyncio.sleep(every_seconds)
-            recent = time.monotonic() - 4 * every_seconds
+            now = time.monotonic()
+            for cid, stream in self._streams.items():
+                overdue = stream.next_seq != _UNKNOWN and stream.expected >= stream.next_seq and now - stream.expected_at >= self._gap_seconds
+                if overdue and stream.repair is None:
+                    stream.repair = self._spawn(self._catch_up_to(cid, stream, stream.expected))
+            recent = now - 4 * every_seconds
             self.resync([cid for cid, stream in self._streams.items() if stream.touched >= recent])
             self.forget_idle()
 
@@ -210,13 +221,21 @@ class Sequencer:
             stream = self._streams.get(cid)
             if stream is None or stream.next_seq == _UNKNOWN or stream.repair is not None or last_seq < stream.next_seq:
                 continue
-            try:
-                found = await self._backfill.committed(cid, stream.next_seq, last_seq)
-            except Exception:  # noqa: BLE001 - the next resync tries again
-                log.warning("conversation %s: catching up failed", cid, exc_info=True)
-                continue
-            self._fill(cid, stream, found, last_seq)
-            self._release(cid, stream)
+            stream.repair = asyncio.current_task()
+            await self._catch_up_to(cid, stream, last_seq)
+
+    async def _catch_up_to(self, conversation_id: int, stream: _Stream, last_seq: int) -> None:
+        """Deliver what is missing up to `last_seq`, read from the database; `stream.repair`
+        is this task's while it runs."""
+        try:
+            if stream.next_seq <= last_seq:
+                found = await self._backfill.committed(conversation_id, stream.next_seq, last_seq)
+                self._fill(conversation_id, stream, found, last_seq)
+        except Exception:  # noqa: BLE001 - the next check tries again
+            log.warning("conversation %s: catching up failed", conversation_id, exc_info=True)
+        finally:
+            stream.repair = None
+        self._release(conversation_id, stream)
 
     async def _catch_up_changed(self, since: datetime) -> None:
         try:

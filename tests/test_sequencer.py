@@ -149,3 +149,32 @@ async def test_a_fresh_conversation_starts_at_seq_1_without_a_lookup(engine, con
     sequencer.accept(first)
     assert recorder.seqs == [1]  # delivered at once, before any await
     await sequencer.close()
+
+
+async def test_a_seq_another_process_says_it_committed_is_read_once_its_news_is_overdue(engine, conversation):
+    cid, sender = conversation
+    recorder = Recorder()
+    sequencer = Sequencer(recorder, CommittedMessages(engine), gap_seconds=GAP)
+    pushes = await commit(engine, cid, sender, 3)
+    sequencer.accept(pushes[0])
+    sequencer.expect(cid, 3)  # a heartbeat: 2 and 3 are committed, their news still on its way
+    sequencer.accept(pushes[1])
+    watching = asyncio.create_task(sequencer.watch_tail(GAP))
+    try:
+        await until(lambda: len(recorder.seqs) == 3)
+    finally:
+        watching.cancel()
+    assert recorder.seqs == [1, 2, 3]
+    assert sequencer.repairs == 1  # only 3, whose news never came
+    await sequencer.close()
+
+
+async def test_a_conversation_first_heard_of_by_heartbeat_is_caught_up(engine, conversation):
+    cid, sender = conversation
+    recorder = Recorder()
+    sequencer = Sequencer(recorder, CommittedMessages(engine), gap_seconds=GAP)
+    await commit(engine, cid, sender, 2)
+    sequencer.expect(cid, 2)
+    await until(lambda: len(recorder.seqs) == 2)
+    assert recorder.seqs == [1, 2]
+    await sequencer.close()
