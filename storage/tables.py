@@ -6,6 +6,7 @@ Times are naive UTC `DATETIME(3)`; the server fills them in, so a row it has jus
 never has to be read back."""
 
 from sqlalchemy import (
+    DDL,
     BigInteger,
     Column,
     DateTime,
@@ -18,10 +19,13 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    event,
 )
 from sqlalchemy.dialects import mysql
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import FunctionElement
+
+from storage.procedures import APPEND_BATCH_DDL, DROP_APPEND_BATCH_DDL
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_N_label)s",
@@ -216,3 +220,8 @@ revoked_tokens = Table(
     Index(None, "expires_at"),
     **MYSQL_TABLE_OPTIONS,
 )
+
+# The group commit's stored procedure is part of the MySQL schema: create_all makes it as the
+# migrations do.
+event.listen(metadata, "after_create", DDL(APPEND_BATCH_DDL).execute_if(dialect="mysql"))
+event.listen(metadata, "before_drop", DDL(DROP_APPEND_BATCH_DDL).execute_if(dialect="mysql"))

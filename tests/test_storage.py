@@ -11,7 +11,7 @@ from storage import message_batch
 from storage import messages as message_store
 from storage import users as user_store
 from storage.messages import NewMessage
-from storage.tables import STATUS_RECALLED, messages, users
+from storage.tables import STATUS_READ, STATUS_RECALLED, STATUS_UNREAD, messages, users
 
 
 async def insert_two_users(engine):
@@ -183,8 +183,8 @@ async def test_append_batch_assigns_seqs_in_batch_order_per_conversation(engine,
         NewMessage(group.id, bob, None, "g3", 1, None),
         NewMessage(direct.id, alice, None, "d3", 1, None),
     ]
-    async with engine.begin() as conn:
-        appended = await message_batch.append_batch(conn, batch)
+    async with engine.connect() as conn:
+        appended = (await message_batch.append_batch(conn, batch)).appended
     assert [(a.row["conversation_id"], a.row["seq"], a.row["content"]) for a in appended] == [
         (direct.id, 1, "d1"), (group.id, 2, "g2"), (direct.id, 2, "d2"), (group.id, 3, "g3"), (direct.id, 3, "d3")
     ]
@@ -208,7 +208,7 @@ async def test_append_batch_refuses_non_members_before_writing(engine, two_users
         carol = (await user_store.insert_user(conn, username="carol", email="c@example.com", password_hash="x", nickname=None)).id
     group = await make_group(engine, alice, [bob])
     with pytest.raises(message_batch.NotMembers) as refused:
-        async with engine.begin() as conn:
+        async with engine.connect() as conn:
             await message_batch.append_batch(conn, [NewMessage(group.id, alice, None, "ok", 1, None), NewMessage(group.id, carol, None, "no", 1, None)])
     assert refused.value.pairs == {(group.id, carol)}
     async with engine.connect() as conn:
@@ -221,13 +221,38 @@ async def test_batches_and_single_appends_interleave_without_gaps(engine, two_us
     group = await make_group(engine, alice, [bob])
 
     async def batch(n):
-        async with engine.begin() as conn:
+        async with engine.connect() as conn:
             await message_batch.append_batch(conn, [NewMessage(group.id, (alice, bob)[i % 2], None, f"b{n}-{i}", 1, None) for i in range(5)])
 
     await asyncio.gather(*(batch(n) for n in range(4)), *(send(engine, group.id, alice, f"s{i}") for i in range(6)))
     async with engine.connect() as conn:
         seqs = [row.seq for row in (await conn.execute(select(messages.c.seq).order_by(messages.c.seq))).all()]
     assert seqs == list(range(1, 27))
+
+
+async def test_append_batch_reads_the_peers_messages_a_reply_passes(engine, two_users):
+    """Seed 000: a direct reply makes the peer's unread messages read; only the first reply
+    past them says so (the peer hears `message.read` once). A group's members come back."""
+    alice, bob = two_users
+    async with engine.begin() as conn:
+        direct, _ = await conversation_store.get_or_create_direct(conn, alice, bob)
+    group = await make_group(engine, alice, [bob])
+    await send(engine, direct.id, bob, "hello?")
+    batch = [
+        NewMessage(direct.id, bob, None, "anyone?", 1, None),
+        NewMessage(direct.id, alice, None, "yes", 1, None),
+        NewMessage(direct.id, alice, None, "here", 1, None),
+        NewMessage(group.id, bob, None, "group", 1, None),
+        NewMessage(direct.id, bob, None, "good", 1, None),
+    ]
+    async with engine.connect() as conn:
+        committed = await message_batch.append_batch(conn, batch)
+    assert [a.read_peer_messages for a in committed.appended] == [False, True, False, False, True]
+    assert [a.previous_read_seq for a in committed.appended] == [1, 0, 3, 0, 2]
+    assert {key: sorted(value) for key, value in committed.members.items()} == {group.id: sorted([alice, bob])}
+    async with engine.connect() as conn:
+        statuses = dict((await conn.execute(select(messages.c.seq, messages.c.status).where(messages.c.conversation_id == direct.id))).all())
+    assert statuses == {1: STATUS_READ, 2: STATUS_READ, 3: STATUS_READ, 4: STATUS_READ, 5: STATUS_UNREAD}
 
 
 NASTY_CONTENTS = [
@@ -252,8 +277,8 @@ async def test_append_batch_stores_content_and_nullable_columns_exactly(engine, 
         NewMessage(direct.id if i % 2 else group.id, alice, None, content, 1, f"cid-{i}" if i % 3 else None)
         for i, content in enumerate(NASTY_CONTENTS)
     ]
-    async with engine.begin() as conn:
-        appended = await message_batch.append_batch(conn, batch)
+    async with engine.connect() as conn:
+        appended = (await message_batch.append_batch(conn, batch)).appended
     async with engine.connect() as conn:
         for new, done in zip(batch, appended):
             stored = await message_store.get_message(conn, done.row["id"])
@@ -269,7 +294,7 @@ async def test_append_batch_refuses_a_conversation_that_is_gone(engine, two_user
     async with engine.begin() as conn:
         await conversation_store.delete_conversation(conn, group.id)
     with pytest.raises(message_batch.NotMembers) as refused:
-        async with engine.begin() as conn:
+        async with engine.connect() as conn:
             await message_batch.append_batch(conn, [NewMessage(group.id, alice, None, "anyone?", 1, None)])
     assert refused.value.pairs == {(group.id, alice)}
 
@@ -281,13 +306,13 @@ async def test_append_batch_raises_a_lost_connection_as_sqlalchemys_error(engine
     async with engine.begin() as conn:
         direct, _ = await conversation_store.get_or_create_direct(conn, alice, bob)
     with pytest.raises(OperationalError):
-        async with engine.begin() as conn:
+        async with engine.connect() as conn:
             own_id = await conn.scalar(text("SELECT CONNECTION_ID()"))
             async with engine.connect() as killer:
                 await killer.execute(text(f"KILL CONNECTION {int(own_id)}"))
             await message_batch.append_batch(conn, [NewMessage(direct.id, alice, None, "into the void", 1, None)])
-    async with engine.begin() as conn:
-        appended = await message_batch.append_batch(conn, [NewMessage(direct.id, alice, None, "after", 1, None)])
+    async with engine.connect() as conn:
+        appended = (await message_batch.append_batch(conn, [NewMessage(direct.id, alice, None, "after", 1, None)])).appended
     assert appended[0].row["seq"] == 1
 
 
@@ -305,16 +330,3 @@ async def test_a_connection_returned_with_an_open_transaction_is_rolled_back(eng
     assert not driver.get_transaction_status()
     async with engine.connect() as conn:
         assert (await conn.execute(select(users.c.nickname).where(users.c.id == alice))).scalar_one() == "Al"
-
-
-async def test_member_ids_of_many_lists_each_conversations_members(engine, two_users):
-    alice, bob = two_users
-    async with engine.begin() as conn:
-        carol = (await user_store.insert_user(conn, username="carol", email="c@example.com", password_hash="x", nickname=None)).id
-        direct, _ = await conversation_store.get_or_create_direct(conn, alice, bob)
-    group = await make_group(engine, alice, [bob, carol])
-    empty = await make_group(engine, carol, [])
-    async with engine.begin() as conn:
-        await conversation_store.delete_conversation(conn, empty.id)
-        members = await message_batch.member_ids_of_many(conn, [group.id, direct.id, empty.id])
-    assert {key: sorted(value) for key, value in members.items()} == {group.id: sorted([alice, bob, carol]), direct.id: sorted([alice, bob]), empty.id: []}

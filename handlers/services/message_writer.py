@@ -138,14 +138,8 @@ class MessageWriter:
     async def _write_batch(self, sends: list[QueuedSend]) -> list[Committed]:
         """Commit a run of text messages; the senders refused on the way are answered here."""
         try:
-            async with self._db.begin() as conn:
-                appended = await message_batch.append_batch(conn, [send.new for send in sends])
-                groups = sorted({a.row["conversation_id"] for a in appended if a.conversation.type != CONVERSATION_DIRECT})
-                members = await message_batch.member_ids_of_many(conn, groups) if groups else {}
-                read_peer = [
-                    await _reply_reads(conn, a.conversation.type, a.row["conversation_id"], a.row["sender_id"], a.previous_read_seq, a.row["seq"])
-                    for a in appended
-                ]
+            async with self._db.connect() as conn:
+                batch = await message_batch.append_batch(conn, [send.new for send in sends])
         except message_batch.NotMembers as refused:
             # Someone left or was removed meanwhile: refuse their messages, write the others.
             rest = []
@@ -163,11 +157,11 @@ class MessageWriter:
                 send.fail(exc)
             return []
         committed = []
-        for send, done, reads in zip(sends, appended, read_peer):
+        for send, done in zip(sends, batch.appended):
             conversation = done.conversation
             direct = conversation.type == CONVERSATION_DIRECT
-            audience = [conversation.direct_low_id, conversation.direct_high_id] if direct else members[done.row["conversation_id"]]
-            committed.append(Committed(send, done.row, audience, reads))
+            audience = [conversation.direct_low_id, conversation.direct_high_id] if direct else batch.members[done.row["conversation_id"]]
+            committed.append(Committed(send, done.row, audience, done.read_peer_messages))
         return committed
 
     async def _write_one(self, send: QueuedSend) -> list[Committed]:
