@@ -5,6 +5,7 @@ functions by self and by inclusive time. Idle samples are kept (py-spy --idle), 
 report also says how much of the wall time the event loop was waiting.
 
     python -m bench.profile --pairs 200 --duration 15      # writes bench/profile-send.txt
+    python -m bench.profile --mode open --rate 1000 --out bench/profile-open.txt   # small batches
 """
 
 from __future__ import annotations
@@ -119,13 +120,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--pairs", type=int, default=200)
     parser.add_argument("--duration", type=float, default=15.0)
+    parser.add_argument("--mode", choices=("closed", "open"), default="closed")
+    parser.add_argument("--rate", type=float, default=1000.0, help="open loop: total messages per second offered")
     parser.add_argument("--out", default=str(HERE / "profile-send.txt"))
     args = parser.parse_args()
     from bench.scenarios import direct
 
-    result = direct.run("hubbub", pairs=args.pairs, duration=args.duration, profile_to=args.out)
+    result = direct.run("hubbub", pairs=args.pairs, duration=args.duration, mode=args.mode, rate=args.rate, profile_to=args.out)
     print(Path(args.out).read_text())
-    print(f"{result['msgs_per_s']} msg/s while profiled")
+    print(f"{result['msgs_per_s']} msg/s while profiled; server CPU {result['cpu']['server_us_per_msg']} us/msg, "
+          f"MariaDB {result['cpu']['db_us_per_msg']} us/msg; delivery ms {result['latency_ms']}")
 
 
 if __name__ == "__main__":
