@@ -254,6 +254,7 @@ async def test_garbage_barrage_on_every_route_and_frame_type(farm, session):
         "users.id": str(victim.id),
         "files.id": str(uploaded["id"]),
         "messages.id": str(sent["id"]),
+        "conversations.message_id": str(sent["id"]),
     }
     requests = [
         # Logout revokes the token it is sent with: a spare one of the same user goes there.
