@@ -40,7 +40,8 @@ USER hubbub
 WORKDIR /app
 VOLUME ["/data/uploads"]
 EXPOSE 8080
-# slim has no curl: ask /healthz with the standard library (200 when the database answers).
+# slim has no curl: ask /healthz with the standard library. Liveness only (the process answers):
+# a database outage is /readyz's to report, and must not make the container look broken.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
     CMD python -c "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/healthz' % os.environ.get('HUBBUB_PORT', '8080'), timeout=4)"
 CMD ["hubbub", "serve"]

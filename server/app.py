@@ -17,10 +17,11 @@ from server.bus import Bus, LocalBus
 from server.delivery import Delivery
 from server.gauges import SAMPLE_SECONDS, sample
 from server.http_metrics import metrics_middleware
-from server.keys import DB, DELIVERY, HOOKS, PIPELINE, REGISTRY, SERVICES, SETTINGS, TRACKER
+from server.keys import DB, DELIVERY, HOOKS, PIPELINE, READINESS, REGISTRY, SERVICES, SETTINGS, TRACKER
 from server.middleware import auth_middleware, error_middleware
 from server.nats_bus import NatsBus
 from server.pipeline import FramePipeline
+from server.readiness import Readiness
 from server.routes import auth, client, conversations, files, messages, meta, metrics, users
 from server.tracker import CLOSE_GOING_AWAY, ConnectionTracker
 from server.websocket import routes as websocket_routes
@@ -52,6 +53,7 @@ def create_app(settings: Settings, registry: HandlerRegistry | None = None, hook
         app.router.add_routes(module_routes)
     client.add_static(app)
     app.cleanup_ctx.append(database)
+    app.cleanup_ctx.append(readiness)
     app.cleanup_ctx.append(services)
     app.cleanup_ctx.append(token_sweeper)
     app.cleanup_ctx.append(gauge_sampler)
@@ -79,6 +81,12 @@ async def database(app: web.Application) -> AsyncIterator[None]:
             await conn.run_sync(lambda sync_conn: [table.create(sync_conn, checkfirst=True) for table in plugin_tables])
     yield
     await app[DB].dispose()
+
+
+async def readiness(app: web.Application) -> AsyncIterator[None]:
+    app[READINESS] = Readiness(app[SETTINGS].database_url)
+    yield
+    await app[READINESS].close()
 
 
 async def services(app: web.Application) -> AsyncIterator[None]:
@@ -138,6 +146,7 @@ async def log_handler_types(app: web.Application) -> None:
 
 async def close_sockets(app: web.Application) -> None:
     """On shutdown every socket gets 1001 once the frame in hand has committed and replied."""
+    app[READINESS].draining = True
     tracker = app[TRACKER]
     tracker.begin_shutdown()
     connections = tracker.connections()

@@ -13,6 +13,7 @@ from migrations import upgrade
 from handlers.registry import RegistryError
 from server.access_log import RedactingAccessLogger, quiet_malformed_requests
 from server.app import create_app
+from server.signals import stop_on_signals
 from server.workers import supervise_workers
 from settings import SettingsError, load_settings
 
@@ -57,13 +58,14 @@ def main(argv: list[str] | None = None) -> int:
     except (RegistryError, HookError) as exc:
         print(f"hubbub: cannot load a plugin: {exc}", file=sys.stderr)
         return 2
+    stop_on_signals(app)
     web.run_app(
         app,
         host=settings.host,
         port=settings.port,
         access_log_class=RedactingAccessLogger,
         shutdown_timeout=settings.shutdown_timeout_seconds + 1,
-        handle_signals=True,
+        handle_signals=False,  # server.signals: readiness fails before the sockets close
         reuse_port=args.reuse_port or None,
     )
     return 0

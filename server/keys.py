@@ -9,6 +9,7 @@ from handlers.services import Services
 from handlers.services.tokens import TokenClaims
 from server.delivery import Delivery
 from server.pipeline import FramePipeline
+from server.readiness import Readiness
 from server.tracker import ConnectionTracker
 from settings import Settings
 
@@ -20,5 +21,6 @@ DELIVERY = web.AppKey("delivery", Delivery)
 REGISTRY = web.AppKey("registry", HandlerRegistry)
 PIPELINE = web.AppKey("pipeline", FramePipeline)
 HOOKS = web.AppKey("hooks", PreSendHooks)
+READINESS = web.AppKey("readiness", Readiness)
 
 CLAIMS = web.RequestKey("claims", TokenClaims)

@@ -107,12 +107,17 @@ class FileVO(Schema):
     created_at = fields.Integer()
 
 
-class HealthVO(Schema):
-    database = fields.String()
+class LiveVO(Schema):
+    status = fields.String(metadata={"description": "always ok"})
+
+
+class ReadyVO(Schema):
+    database = fields.String(metadata={"description": "ok: a fresh connection answered"})
+    schema = fields.String(metadata={"description": "ok: the schema is at the newest revision"})
     bus = fields.String(metadata={"description": "only in a cluster: ok, or degraded while NATS is away"})
 
 
-RESPONSE_OBJECTS = {schema.__name__: schema for schema in (UserVO, MeVO, LoginVO, MessageVO, MessageVersionVO, ConversationVO, ReadMarkerVO, FileVO, HealthVO)}
+RESPONSE_OBJECTS = {schema.__name__: schema for schema in (UserVO, MeVO, LoginVO, MessageVO, MessageVersionVO, ConversationVO, ReadMarkerVO, FileVO, LiveVO, ReadyVO)}
 
 
 def build_spec(app: web.Application) -> dict:

@@ -44,6 +44,7 @@ class Settings:
     login_attempts_per_minute: int
     allowed_origins: tuple[str, ...]
     shutdown_timeout_seconds: float
+    shutdown_drain_seconds: float
     log_level: str
     plugins_autoload: bool
     plugins_enabled: tuple[str, ...]
@@ -133,6 +134,12 @@ _VALIDATORS = [
         )
     ),
     Validator(
+        "shutdown_drain_seconds",
+        must_exist=True,
+        condition=lambda value: _is_number(value) and value >= 0,
+        messages={"condition": "shutdown_drain_seconds must be a number of at least 0, got {value!r}"},
+    ),
+    Validator(
         "bus_test_delay_seconds",
         must_exist=True,
         condition=lambda value: _is_number(value) and value >= 0,
@@ -210,6 +217,6 @@ def load_settings(env: str | None = None, **overrides: Any) -> Settings:
     values = {field.name: raw.get(field.name) for field in dataclasses.fields(Settings) if field.name != "env"}
     for name in ("allowed_origins", "metrics_allowed_networks", "plugins_enabled", "handlers_disabled", "handlers_override", "hooks_disabled"):
         values[name] = tuple(values[name])
-    for name in ("ws_rate_per_second", "bus_heartbeat_seconds", "bus_node_timeout_seconds", "bus_test_delay_seconds"):
+    for name in ("ws_rate_per_second", "shutdown_drain_seconds", "bus_heartbeat_seconds", "bus_node_timeout_seconds", "bus_test_delay_seconds"):
         values[name] = float(values[name])
     return Settings(env=chosen, **values)

@@ -192,7 +192,7 @@ async def test_nats_outage_loses_nothing_and_repeats_nothing(start_cluster, nats
     # Sends still commit and reply; sockets on the same node still get pushes.
     assert await send_all(sender, conversation, 5, "during") == [6, 7, 8, 9, 10]
     assert await seqs_until(alice_one_watcher, conversation, 10) == list(range(1, 11))
-    health = await (await one.session.get("/healthz")).json()
+    health = await (await one.session.get("/readyz")).json()
     assert health["data"]["bus"] == "degraded", health
 
     await nats.start()

@@ -1,6 +1,6 @@
 """Pooled MySQL connections that the database closed while they sat idle (wait_timeout, KILL, a
 restart) never reach a request: every REST call and socket frame after the idle spell succeeds
-and /healthz says ok. A database that is really gone gives quick 503s, and once it is back the
+and /readyz says ok. A database that is really gone gives quick 503s, and once it is back the
 server carries on. Each scenario runs on asyncio's own loop and on uvloop, which `hubbub serve`
 runs on: uvloop raises RuntimeError on a closed transport where asyncio's loop lets the driver
 report a lost connection."""
@@ -33,9 +33,8 @@ from storage import message_batch
 from storage import users as user_store
 from storage.engine import PING_AFTER_IDLE_SECONDS, create_engine
 from storage.messages import NewMessage
-from storage.tables import metadata
 from tests.chat import ChatUser, Socket, UserFactory, online
-from tests.conftest import MYSQL_SERVER_URL, create_mysql_database, drop_mysql_database
+from tests.conftest import MYSQL_SERVER_URL, create_mysql_database, create_schema_at_head, drop_mysql_database
 
 pytestmark = pytest.mark.mysql
 
@@ -82,7 +81,7 @@ async def fresh_database() -> AsyncIterator[str]:
     try:
         schema = create_engine(url)
         async with schema.begin() as conn:
-            await conn.run_sync(metadata.create_all)
+            await conn.run_sync(create_schema_at_head)
         await schema.dispose()
         yield url
     finally:
@@ -121,8 +120,8 @@ class Chat:
     async def everything_succeeds(self) -> None:
         """REST calls and socket frames that read and write the database, each a success."""
         for _ in range(ROUNDS):
-            health = await self._within(self.client.get("/healthz"))
-            assert (health.status, await health.json()) == (200, {"code": 200, "message": "ok", "data": {"database": "ok"}})
+            health = await self._within(self.client.get("/readyz"))
+            assert (health.status, await health.json()) == (200, {"code": 200, "message": "ok", "data": {"database": "ok", "schema": "ok"}})
             assert (await self._within(self.bob.ok("GET", "/api/users/me")))["id"] == self.bob.id
             self.sent += 1
             path = f"/api/conversations/{self.conversation_id}/messages"
@@ -136,7 +135,7 @@ class Chat:
 
     async def everything_is_unavailable(self) -> None:
         """The same calls, each a quick 503 in the envelope that says when to retry."""
-        health = await self._within(self.client.get("/healthz"))
+        health = await self._within(self.client.get("/readyz"))
         assert_unavailable(health.status, await health.json())
         for method, path, body in (
             ("GET", "/api/users/me", None),

@@ -1,4 +1,5 @@
-"""/healthz (200 with the database, 503 without) and /api/openapi.json (an OpenAPI 3.1 document
+"""/healthz (liveness), /readyz (200 with the database at the newest schema, 503 without or while
+shutting down) and /api/openapi.json (an OpenAPI 3.1 document
 of every REST route the app has, generated from the marshmallow schemas it validates with)."""
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ from openapi_spec_validator import validate
 
 from server.app import create_app
 from server.openapi import API_DOC_ATTRIBUTE
-from server.routes import meta
+from server.keys import READINESS
+from server.readiness import Readiness
 
 # PROTOCOL §3, row by row.
 CONTRACT_ROUTES = {
@@ -39,23 +41,24 @@ CONTRACT_ROUTES = {
     ("POST", "/api/files"),
     ("GET", "/api/files/{id}"),
     ("GET", "/healthz"),
+    ("GET", "/readyz"),
     ("GET", "/api/openapi.json"),
     ("PATCH", "/api/messages/{id}"),
     ("GET", "/api/conversations/{id}/messages/{message_id}/edits"),
 }
 NOT_DOCUMENTED = {"/ws", "/api/openapi.json"}
-FOUNDATION_ROUTES = {route for route in CONTRACT_ROUTES if route[1].startswith(("/api/auth", "/api/users", "/healthz"))}
+FOUNDATION_ROUTES = {route for route in CONTRACT_ROUTES if route[1].startswith(("/api/auth", "/api/users", "/healthz", "/readyz"))}
 
 
 def rest_routes(app) -> set[tuple[str, str]]:
-    """(method, path) of the app's REST routes: /api/* and /healthz (not /ws, not the browser
+    """(method, path) of the app's REST routes: /api/*, /healthz and /readyz (not /ws, not the browser
     client's static files, not HEAD)."""
     routes = set()
     for route in app.router.routes():
         path = route.resource.canonical
         if route.method in ("HEAD", "*") or path in NOT_DOCUMENTED:
             continue
-        if path.startswith("/api/") or path == "/healthz":
+        if path.startswith("/api/") or path in ("/healthz", "/readyz"):
             routes.add((route.method, path))
     return routes
 
@@ -66,18 +69,41 @@ def assert_error(status: int, body: dict, code: int) -> None:
     assert body["code"] == code
 
 
-# --- /healthz -------------------------------------------------------------------------------
+# --- /healthz, /readyz----------------------------------------------------------------------------
 
 
-async def test_healthz_200_with_the_database(client):
-    response = await client.get("/healthz")
+async def test_readyz_200_with_the_database_at_the_newest_schema(client):
+    response = await client.get("/readyz")
     assert response.status == 200
-    assert await response.json() == {"code": 200, "message": "ok", "data": {"database": "ok"}}
+    assert await response.json() == {"code": 200, "message": "ok", "data": {"database": "ok", "schema": "ok"}}
 
 
-async def test_healthz_needs_no_token(client):
-    response = await client.get("/healthz", headers={"Authorization": "Bearer garbage"})
-    assert response.status == 200
+async def test_healthz_is_liveness_alone(dead_db_client):
+    response = await dead_db_client.get("/healthz")
+    assert (response.status, await response.json()) == (200, {"code": 200, "message": "ok", "data": {"status": "ok"}})
+
+
+async def test_readyz_503_on_a_schema_behind_the_code(client, engine):
+    async with engine.begin() as conn:
+        await conn.exec_driver_sql("UPDATE alembic_version SET version_num = '0001'")
+    response = await client.get("/readyz")
+    body = await response.json()
+    assert_error(response.status, body, 503)
+    assert "hubbub migrate" in body["message"]
+
+
+async def test_readyz_503_once_shutdown_begins(client):
+    client.server.app[READINESS].draining = True
+    response = await client.get("/readyz")
+    body = await response.json()
+    assert_error(response.status, body, 503)
+    assert body["message"] == "not ready: shutting down"
+
+
+async def test_healthz_and_readyz_need_no_token(client):
+    for path in ("/healthz", "/readyz"):
+        response = await client.get(path, headers={"Authorization": "Bearer garbage"})
+        assert response.status == 200
 
 
 @pytest.fixture
@@ -87,9 +113,9 @@ async def dead_db_client(aiohttp_client, settings):
     return await aiohttp_client(app)
 
 
-async def test_healthz_503_when_the_database_is_unreachable(dead_db_client):
+async def test_readyz_503_when_the_database_is_unreachable(dead_db_client):
     started = time.monotonic()
-    response = await asyncio.wait_for(dead_db_client.get("/healthz"), 10)
+    response = await asyncio.wait_for(dead_db_client.get("/readyz"), 10)
     assert time.monotonic() - started < 5
     assert_error(response.status, await response.json(), 503)
     assert int(response.headers["Retry-After"]) >= 1
@@ -110,14 +136,14 @@ async def test_routes_needing_the_database_503_when_it_is_unreachable(dead_db_cl
     assert response.status == 200
 
 
-async def test_healthz_is_a_logged_500_not_a_503_for_a_fault_of_the_servers_own(client, monkeypatch, caplog):
+async def test_readyz_is_a_logged_500_not_a_503_for_a_fault_of_the_servers_own(client, monkeypatch, caplog):
     """A 503 says "the database is down, retry later"; a bug must not hide behind it."""
 
-    async def broken_ping(db):
+    async def broken_check(self):
         raise RuntimeError("a bug in the health check")
 
-    monkeypatch.setattr(meta, "_ping", broken_ping)
-    response = await client.get("/healthz")
+    monkeypatch.setattr(Readiness, "_schema_versions", broken_check)
+    response = await client.get("/readyz")
     assert_error(response.status, await response.json(), 500)
     assert any(record.exc_info and "a bug in the health check" in str(record.exc_info[1]) for record in caplog.records)
 
@@ -139,11 +165,11 @@ async def silent_port():
     await server.wait_closed()
 
 
-async def test_healthz_503_in_seconds_when_the_database_hangs(aiohttp_client, settings, silent_port):
+async def test_readyz_503_in_seconds_when_the_database_hangs(aiohttp_client, settings, silent_port):
     app = create_app(settings.replace(database_url=f"mysql+aiomysql://hubbub:hubbub@127.0.0.1:{silent_port}/x"))
     client = await aiohttp_client(app)
     started = time.monotonic()
-    response = await asyncio.wait_for(client.get("/healthz"), 15)
+    response = await asyncio.wait_for(client.get("/readyz"), 15)
     assert time.monotonic() - started < 6
     assert_error(response.status, await response.json(), 503)
 
@@ -182,7 +208,7 @@ async def test_openapi_lists_every_rest_route_of_the_app(app, spec):
 
 
 async def test_openapi_marks_protected_operations(spec):
-    public = {("post", "/api/auth/register"), ("post", "/api/auth/login"), ("get", "/healthz")}
+    public = {("post", "/api/auth/register"), ("post", "/api/auth/login"), ("get", "/healthz"), ("get", "/readyz")}
     for path, operations in spec["paths"].items():
         for method, operation in operations.items():
             if (method, path) in public:

@@ -1,44 +1,43 @@
-"""/healthz and /api/openapi.json."""
-
-import asyncio
+"""/healthz, /readyz and /api/openapi.json."""
 
 from aiohttp import web
-from sqlalchemy import text
 
 from handlers.errors import ServiceUnavailable
 from server.envelope import envelope
-from server.errors import database_unavailable
-from server.keys import DB, DELIVERY
+from server.keys import DELIVERY, READINESS
 from server.middleware import public
 from server.openapi import build_spec, documented
+from server.readiness import NotReady
 
 routes = web.RouteTableDef()
-HEALTH_TIMEOUT_SECONDS = 3
-
-
-async def _ping(db) -> None:
-    async with db.connect() as conn:
-        await conn.execute(text("SELECT 1"))
 
 
 @routes.get("/healthz")
 @public
-@documented("200 when the database answers, else 503; in a cluster, whether the bus is connected", response="HealthVO", errors=(503,))
+@documented("Liveness: 200 while the process answers, whatever its database and bus", response="LiveVO")
 async def healthz(request: web.Request) -> web.Response:
+    return envelope({"status": "ok"})
+
+
+@routes.get("/readyz")
+@public
+@documented(
+    "Readiness: 200 when the database answers a fresh connection, its schema is at the newest revision and the "
+    "process is not shutting down, else 503; in a cluster, whether the bus is connected",
+    response="ReadyVO",
+    errors=(503,),
+)
+async def readyz(request: web.Request) -> web.Response:
     try:
-        await asyncio.wait_for(_ping(request.app[DB]), HEALTH_TIMEOUT_SECONDS)
-    except asyncio.TimeoutError:
-        raise ServiceUnavailable("database unavailable") from None
-    except Exception as exc:  # noqa: BLE001 - only an outage is a 503; a fault of ours stays a logged 500
-        if database_unavailable(exc):
-            raise ServiceUnavailable("database unavailable") from None
-        raise
-    health = {"database": "ok"}
+        await request.app[READINESS].check()
+    except NotReady as reason:
+        raise ServiceUnavailable(f"not ready: {reason}") from None
+    ready = {"database": "ok", "schema": "ok"}
     bus = request.app[DELIVERY].bus_connected
     if bus is not None:
         # Without the bus a process still commits and serves its own sockets: degraded, not down.
-        health["bus"] = "ok" if bus else "degraded"
-    return envelope(health)
+        ready["bus"] = "ok" if bus else "degraded"
+    return envelope(ready)
 
 
 @routes.get("/api/openapi.json")

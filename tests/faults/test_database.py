@@ -1,7 +1,7 @@
 """The database goes away under the server.
 
 Stopped and restarted mid-load: while it is down, sends are answered 503 with
-`data.retry_after_ms` (PROTOCOL §1) at once, not after a hang, /healthz says 503, and once it is
+`data.retry_after_ms` (PROTOCOL §1) at once, not after a hang, /readyz says 503, and once it is
 back the same server process serves again, with nothing acknowledged lost.
 
 Idle pooled connections closed by the database (its `wait_timeout`) or killed (`KILL`): the
@@ -29,7 +29,7 @@ RECOVERY_SECONDS = 15.0
 
 async def timed_health(session: aiohttp.ClientSession, url: str) -> tuple[int, float]:
     started = time.monotonic()
-    status, body = await call(session, url, "GET", "/healthz")
+    status, body = await call(session, url, "GET", "/readyz")
     assert body["code"] == status, body
     return status, time.monotonic() - started
 
@@ -66,12 +66,12 @@ async def test_database_restarted_mid_load(farm, session):
     during = [(code, seconds) for code, seconds, at in replies if down <= at <= up]
     slow = [(code, round(seconds, 2)) for code, seconds in during if seconds > FAST_ANSWER]
     codes = Counter(code for code, _ in during)
-    print(report.summary(), f"\nduring the outage: replies {dict(codes)}, slow {slow[:5]}; /healthz {health_down[:3]}...; back: {health_up}")
+    print(report.summary(), f"\nduring the outage: replies {dict(codes)}, slow {slow[:5]}; /readyz {health_down[:3]}...; back: {health_up}")
     assert codes[503] > 0, f"no send was answered 503 while the database was down: {dict(codes)}"
     assert set(codes) <= {503, 200, 201}, f"replies during the outage: {dict(codes)}"
     assert not slow, f"{len(slow)} replies took over {FAST_ANSWER}s during the outage: {slow[:10]}"
     assert all(status == 503 and seconds <= FAST_ANSWER for status, seconds in health_down[1:]), health_down
-    assert health_up is not None and health_up[0] == 200, f"/healthz after the database came back: {health_up}"
+    assert health_up is not None and health_up[0] == 200, f"/readyz after the database came back: {health_up}"
     assert server.running(), "the server process died"
     assert all(sender.done for sender in load), [sender.stats for sender in load if not sender.done]
     report.assert_clean()
