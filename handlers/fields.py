@@ -18,5 +18,10 @@ def msg_type_field() -> fields.Integer:
     return fields.Integer(strict=True, load_default=1, validate=validate.OneOf([1, 2, 3]))
 
 
+def reply_to_field() -> fields.Integer:
+    """The id of the message a new one replies to (quotes)."""
+    return fields.Integer(strict=True, load_default=None, allow_none=True, validate=validate.Range(min=1))
+
+
 def client_msg_id_field() -> fields.String:
     return fields.String(load_default=None, allow_none=True, validate=validate.Length(min=1, max=64))

@@ -3,8 +3,13 @@ that a rule such as "a recalled message's content is empty" holds in every read 
 
 from typing import Any
 
+import orjson
+
 from storage.clock import to_millis
-from storage.tables import CONVERSATION_DIRECT, STATUS_RECALLED
+from storage.tables import CONVERSATION_DIRECT, MSG_TEXT, STATUS_RECALLED
+
+# PROTOCOL §2: how much of a quoted text a reply carries.
+QUOTE_PREVIEW_CHARS = 100
 
 def user_vo(row: Any, online: bool) -> dict:
     return {"id": row.id, "username": row.username, "nickname": row.nickname, "avatar": row.avatar, "online": online}
@@ -16,8 +21,9 @@ def me_vo(row: Any, online: bool) -> dict:
     return vo
 
 
-def message_vo(row: Any) -> dict:
-    """`row` is a storage Row or the dict `storage.messages.append_message` returns."""
+def message_vo(row: Any, quoted: Any = None) -> dict:
+    """`row` is a storage Row or the dict `storage.messages.append_message` returns; `quoted`
+    is the row of the message it replies to (a dict row may carry its `reply_to` instead)."""
     get = row.get if isinstance(row, dict) else row._mapping.get
     status = get("status")
     edited_at = get("edited_at")
@@ -35,7 +41,19 @@ def message_vo(row: Any) -> dict:
         # A row just appended carries neither: it was never changed.
         "edited_at": to_millis(edited_at) if edited_at is not None else None,
         "change_seq": get("change_seq") or 0,
+        "reply_to": quote_vo(quoted) if quoted is not None else get("reply_to"),
     }
+
+
+def quote_vo(row: Any) -> dict:
+    """What a reply shows of the message it quotes, as that message is now."""
+    if row.status == STATUS_RECALLED:
+        preview = ""
+    elif row.msg_type == MSG_TEXT:
+        preview = row.content[:QUOTE_PREVIEW_CHARS]
+    else:
+        preview = orjson.loads(row.content)["name"]
+    return {"id": row.id, "seq": row.seq, "sender_id": row.sender_id, "msg_type": row.msg_type, "status": row.status, "preview": preview}
 
 
 def message_version_vo(row: Any) -> dict:

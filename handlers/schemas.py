@@ -3,7 +3,7 @@ refused (422) so that a misspelt field never silently does nothing."""
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
-from handlers.fields import client_msg_id_field, content_field, id_field, msg_type_field, seq_field
+from handlers.fields import client_msg_id_field, content_field, id_field, msg_type_field, reply_to_field, seq_field
 
 # Published as a JSON Schema pattern (ECMA-262), so no Python-only syntax such as \Z (which ECMA
 # reads as a literal "Z"). Python's `$` also matches before a final newline; `(?!\n)` refuses that
@@ -53,6 +53,7 @@ class SendMessageSchema(StrictSchema):
     content = content_field()
     msg_type = msg_type_field()
     client_msg_id = client_msg_id_field()
+    reply_to = reply_to_field()
 
     @validates_schema
     def _one_target(self, data, **kwargs):
@@ -71,7 +72,7 @@ class SendMessageSchema(StrictSchema):
         return super().load(data, many=many, partial=partial, unknown=unknown)
 
 
-_SEND_FIELDS = frozenset(("conversation_id", "receiver_id", "content", "msg_type", "client_msg_id"))
+_SEND_FIELDS = frozenset(("conversation_id", "receiver_id", "content", "msg_type", "client_msg_id", "reply_to"))
 
 
 def _plainly_valid(data) -> dict | None:
@@ -83,18 +84,26 @@ def _plainly_valid(data) -> dict | None:
     receiver_id = data.get("receiver_id")
     msg_type = data.get("msg_type", 1)
     client_msg_id = data.get("client_msg_id")
+    reply_to = data.get("reply_to")
     if type(content) is not str or not content:
         return None
     if (conversation_id is None) == (receiver_id is None):
         return None
-    for target in (conversation_id, receiver_id):
+    for target in (conversation_id, receiver_id, reply_to):
         if target is not None and (type(target) is not int or target < 1):
             return None
     if type(msg_type) is not int or msg_type not in (1, 2, 3):
         return None
     if client_msg_id is not None and (type(client_msg_id) is not str or not 1 <= len(client_msg_id) <= 64):
         return None
-    return {"conversation_id": conversation_id, "receiver_id": receiver_id, "content": content, "msg_type": msg_type, "client_msg_id": client_msg_id}
+    return {
+        "conversation_id": conversation_id,
+        "receiver_id": receiver_id,
+        "content": content,
+        "msg_type": msg_type,
+        "client_msg_id": client_msg_id,
+        "reply_to": reply_to,
+    }
 
 
 class ConversationMessageSchema(StrictSchema):
@@ -103,6 +112,7 @@ class ConversationMessageSchema(StrictSchema):
     content = content_field()
     msg_type = msg_type_field()
     client_msg_id = client_msg_id_field()
+    reply_to = reply_to_field()
 
 
 class DirectMessageSchema(ConversationMessageSchema):

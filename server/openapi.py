@@ -53,6 +53,15 @@ class LoginVO(Schema):
     user = fields.Nested(MeVO)
 
 
+class QuoteVO(Schema):
+    id = fields.Integer()
+    seq = fields.Integer()
+    sender_id = fields.Integer()
+    msg_type = fields.Integer()
+    status = fields.Integer(metadata={"description": "3: recalled, and the preview is empty"})
+    preview = fields.String(metadata={"description": "the first 100 characters of a text, a file's name"})
+
+
 class MessageVO(Schema):
     id = fields.Integer()
     conversation_id = fields.Integer()
@@ -66,6 +75,7 @@ class MessageVO(Schema):
     created_at = fields.Integer()
     edited_at = fields.Integer(allow_none=True, metadata={"description": "when the content was last edited; null if never"})
     change_seq = fields.Integer(metadata={"description": "the conversation's change seq of the latest edit or recall; 0 if none"})
+    reply_to = fields.Nested(QuoteVO, allow_none=True, metadata={"description": "the message this one replies to, as it is now"})
 
 
 class MessageVersionVO(Schema):

@@ -32,6 +32,7 @@ class NewMessage(NamedTuple):
     msg_type: int
     client_msg_id: str | None
     file_id: int | None = None
+    reply_to_id: int | None = None
 
 
 async def append_message(conn: AsyncConnection, new: NewMessage) -> dict:
@@ -72,6 +73,7 @@ def message_row(new: NewMessage, seq: int, receiver_id: int | None, now) -> dict
         status=STATUS_UNREAD,
         client_msg_id=new.client_msg_id,
         file_id=new.file_id,
+        reply_to_id=new.reply_to_id,
         created_at=now,
     )
 
@@ -85,6 +87,12 @@ async def get_message(conn: AsyncConnection, message_id: int, *, lock: bool = Fa
     """`lock`: read the latest committed version and hold the row until the transaction ends."""
     query = select(messages).where(messages.c.id == message_id)
     return (await conn.execute(query.with_for_update() if lock else query)).first()
+
+
+async def get_messages(conn: AsyncConnection, message_ids: set[int]) -> dict[int, Row]:
+    if not message_ids:
+        return {}
+    return {row.id: row for row in await conn.execute(select(messages).where(messages.c.id.in_(message_ids)))}
 
 
 async def page(conn: AsyncConnection, conversation_id: int, *, before: int | None, after: int | None, limit: int) -> list[Row]:

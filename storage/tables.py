@@ -163,6 +163,9 @@ messages = Table(
     Column("file_id", Id, ForeignKey("files.id"), nullable=True, comment="the file an image or file message carries"),
     Column("edited_at", Millis, nullable=True),
     Column("change_seq", BigInteger, nullable=False, server_default="0", comment="the conversation's change seq of its latest change"),
+    # No foreign key: deleting a conversation deletes its messages in one statement, which
+    # InnoDB would refuse for a reply deleted after the message it quotes.
+    Column("reply_to_id", Id, nullable=True, comment="the quoted message, in the same conversation"),
     Index("idx_sender_receiver", "sender_id", "receiver_id"),
     Index("idx_created", "created_at"),
     # Serves keyset paging by seq as well as gaplessness.

@@ -20,6 +20,7 @@ frame_fields = {
     "content": st.one_of(st.text(min_size=1, max_size=20), st.just(" "), st.just(MISSING), odd),
     "msg_type": st.one_of(st.just(MISSING), st.sampled_from([1, 2, 3, 4, 0]), odd),
     "client_msg_id": st.one_of(st.just(MISSING), st.text(min_size=1, max_size=3), st.sampled_from(["x" * 64, "x" * 65]), odd),
+    "reply_to": st.one_of(st.just(MISSING), st.just(None), ids),
     "extra": st.one_of(st.just(MISSING), st.just(MISSING), st.just(MISSING), odd),
 }
 frames = st.fixed_dictionaries(frame_fields).map(lambda frame: {k: v for k, v in frame.items() if v is not MISSING})
@@ -59,5 +60,5 @@ def test_a_plain_frame_does_not_take_the_marshmallow_load(monkeypatch):
 
     monkeypatch.setattr(Schema, "_do_load", refuse)
     assert SCHEMA.load({"receiver_id": 7, "content": "hi", "client_msg_id": "c-1"}) == {
-        "conversation_id": None, "receiver_id": 7, "content": "hi", "msg_type": 1, "client_msg_id": "c-1"
+        "conversation_id": None, "receiver_id": 7, "content": "hi", "msg_type": 1, "client_msg_id": "c-1", "reply_to": None
     }

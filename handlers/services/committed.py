@@ -6,8 +6,8 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from handlers.objects import message_vo
 from handlers.push import OrderedPush
+from handlers.services.message_views import message_vos
 from storage import conversations as conversation_store
 from storage import messages as message_store
 from storage.tables import CONVERSATION_DIRECT
@@ -31,11 +31,12 @@ class CommittedMessages:
             if conversation is None:
                 return []
             rows = await message_store.seq_range(conn, conversation_id, from_seq, to_seq)
+            vos = await message_vos(conn, rows)
             if conversation.type == CONVERSATION_DIRECT:
                 audience = [conversation.direct_low_id, conversation.direct_high_id]
             else:
                 audience = await conversation_store.member_ids(conn, conversation_id)
-        return [OrderedPush(conversation_id, row.seq, audience, (("message.new", message_vo(row)),)) for row in rows]
+        return [OrderedPush(conversation_id, vo["seq"], audience, (("message.new", vo),)) for vo in vos]
 
     async def last_seqs(self, conversation_ids: list[int]) -> dict[int, int]:
         async with self._db.connect() as conn:

@@ -10,8 +10,9 @@ from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from handlers.errors import Forbidden, NotFound, ValidationFailed
-from handlers.objects import conversation_vo, direct_peer_id, message_vo, user_vo
+from handlers.objects import conversation_vo, direct_peer_id, user_vo
 from handlers.push import Pusher
+from handlers.services.message_views import message_view, message_vos
 from settings import Settings
 from storage import conversations as conversation_store
 from storage import messages as message_store
@@ -58,7 +59,7 @@ class ConversationService:
             return {}
         conversation = rows[0]
         last = await message_store.last_message(conn, conversation_id, conversation.last_seq) if conversation.last_seq else None
-        last_vo = message_vo(last) if last is not None else None
+        last_vo = await message_view(conn, last) if last is not None else None
         pair: dict[int, dict] = {}
         if conversation.type == CONVERSATION_DIRECT:
             pair = {
@@ -89,18 +90,18 @@ class ConversationService:
         async with self._db.connect() as conn:
             rows = await conversation_store.list_for_user(conn, user_id)
             last_by_conversation = await message_store.last_messages(conn, [(row.id, row.last_seq) for row in rows if row.last_seq])
+            last_vos = {vo["conversation_id"]: vo for vo in await message_vos(conn, list(last_by_conversation.values()))}
             peer_ids = [peer for peer in (direct_peer_id(row, user_id) for row in rows) if peer is not None]
             peers = {row.id: row for row in await user_store.get_users(conn, peer_ids)} if peer_ids else {}
         result = []
         for row in rows:
-            last = last_by_conversation.get(row.id)
             peer = peers.get(direct_peer_id(row, user_id))
             result.append(
                 conversation_vo(
                     row,
                     last_read_seq=row.last_read_seq,
                     unread_count=row.unread_count,
-                    last_message=message_vo(last) if last is not None else None,
+                    last_message=last_vos.get(row.id),
                     peer=user_vo(peer, self._pusher.is_online(peer.id)) if peer is not None else None,
                     recall_window_seconds=self.recall_window(row),
                     edit_window_seconds=self.edit_window(row),

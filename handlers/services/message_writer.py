@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from handlers.errors import NotFound
 from handlers.metrics import COMMIT_BATCH_SIZE, COMMIT_SECONDS, MESSAGES_COMMITTED, SEND_TO_PUSH_SECONDS
-from handlers.objects import direct_peer_id, message_vo
+from handlers.objects import direct_peer_id, message_vo, quote_vo
 from handlers.push import OrderedPush, Pusher, Socket
 from handlers.services.conversations import NO_SUCH_CONVERSATION, require_member
 from handlers.services.files import file_reference, shareable_file
@@ -120,7 +120,7 @@ class MessageWriter:
         """Commit (holding the slot the loop took for it), then hand the pushes over."""
         started = time.perf_counter()
         try:
-            committed = await (self._write_batch(unit) if unit[0].new.msg_type == MSG_TEXT else self._write_one(unit[0]))
+            committed = await (self._write_batch(unit) if _batchable(unit[0]) else self._write_one(unit[0]))
         except Exception as exc:  # noqa: BLE001 - the writer must outlive any one batch
             log.exception("message batch failed")
             committed = []
@@ -175,8 +175,12 @@ class MessageWriter:
                     content, file_id = file_reference(shared), shared.id
                 row = await message_store.append_message(
                     conn,
-                    NewMessage(new.conversation_id, new.sender_id, direct_peer_id(conversation, new.sender_id), content, new.msg_type, new.client_msg_id, file_id),
+                    NewMessage(
+                        new.conversation_id, new.sender_id, direct_peer_id(conversation, new.sender_id), content, new.msg_type, new.client_msg_id, file_id, new.reply_to_id
+                    ),
                 )
+                if new.reply_to_id is not None:
+                    row["reply_to"] = quote_vo(await message_store.get_message(conn, new.reply_to_id))
                 reads = await _reply_reads(conn, conversation.type, conversation.id, new.sender_id, conversation.last_read_seq, row["seq"])
                 if conversation.type == CONVERSATION_DIRECT:
                     audience = [conversation.direct_low_id, conversation.direct_high_id]
@@ -212,12 +216,18 @@ async def _reply_reads(conn, conversation_type: int, conversation_id: int, sende
     return await message_store.mark_direct_read(conn, conversation_id, sender_id, seq) > 0
 
 
+def _batchable(send: QueuedSend) -> bool:
+    """A text message that quotes nothing: a reply is written alone, with its quote read in
+    its transaction, so that the group commit's statements stay as they are."""
+    return send.new.msg_type == MSG_TEXT and send.new.reply_to_id is None
+
+
 def _units_of(sends: list[QueuedSend]) -> list[list[QueuedSend]]:
-    """Runs of text messages, and each file message alone (its file is checked in its own
-    transaction), in queue order."""
+    """Runs of plain text messages, and each file message or reply alone (its file or quote
+    is checked in its own transaction), in queue order."""
     units: list[list[QueuedSend]] = []
     for send in sends:
-        if send.new.msg_type == MSG_TEXT and units and units[-1][0].new.msg_type == MSG_TEXT:
+        if _batchable(send) and units and _batchable(units[-1][0]):
             units[-1].append(send)
         else:
             units.append([send])

@@ -8,10 +8,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from handlers.errors import Conflict, Forbidden, NotFound, PayloadTooLarge, ValidationFailed
 from handlers.hooks import OutgoingMessage, PreSendHooks
-from handlers.objects import message_version_vo, message_vo
+from handlers.objects import message_version_vo
 from handlers.push import Pusher, Socket
 from handlers.services.conversations import ConversationService, require_member
 from handlers.services.files import referenced_file_id
+from handlers.services.message_views import message_view, message_vos
 from handlers.services.message_writer import DuplicateClientId, MessageWriter
 from settings import Settings
 from storage import conversations as conversation_store
@@ -41,11 +42,12 @@ class MessagingService:
         receiver_id: int | None = None,
         msg_type: int = MSG_TEXT,
         client_msg_id: str | None = None,
+        reply_to: int | None = None,
         origin: Socket | None = None,
     ) -> tuple[dict, bool]:
         """Store a message and push `message.new`. Returns (MessageVO, created); created is
-        False when this sender already sent this `client_msg_id` with the same content to the
-        same conversation, in which case nothing is stored or pushed again."""
+        False when this sender already sent this `client_msg_id` with the same content (and
+        reply) to the same conversation, in which case nothing is stored or pushed again."""
         if len(content) > self._settings.message_max_chars:
             raise PayloadTooLarge(f"content is longer than {self._settings.message_max_chars} characters")
         if receiver_id is not None and receiver_id == sender_id:
@@ -58,16 +60,18 @@ class MessagingService:
         if self._hooks.hooks:
             content = await self._run_hooks(sender_id, conversation_id, receiver_id, content, msg_type)
         if client_msg_id is not None:
-            repeated = await self._repeated(sender_id, client_msg_id, conversation_id, receiver_id, content, msg_type)
+            repeated = await self._repeated(sender_id, client_msg_id, conversation_id, receiver_id, content, msg_type, reply_to)
             if repeated is not None:
                 return repeated, False
         if receiver_id is not None:
             conversation_id = await self._conversations.ensure_direct(sender_id, receiver_id)
-        new = NewMessage(conversation_id, sender_id, None, content, msg_type, client_msg_id)
+        if reply_to is not None:
+            await self._require_quotable(conversation_id, reply_to)
+        new = NewMessage(conversation_id, sender_id, None, content, msg_type, client_msg_id, None, reply_to)
         try:
             return await self._writer.write(new, origin)
         except DuplicateClientId:
-            repeated = await self._repeated(sender_id, client_msg_id, conversation_id, None, content, msg_type)
+            repeated = await self._repeated(sender_id, client_msg_id, conversation_id, None, content, msg_type, reply_to)
             if repeated is None:
                 raise
             return repeated, False
@@ -83,18 +87,32 @@ class MessagingService:
             raise PayloadTooLarge(f"content is longer than {self._settings.message_max_chars} characters")
         return outgoing.content
 
+    async def _require_quotable(self, conversation_id: int, message_id: int) -> None:
+        """A reply quotes a message of its own conversation (the sender is a member: checked)."""
+        async with self._db.connect() as conn:
+            quoted = await message_store.get_message(conn, message_id)
+        if quoted is None or quoted.conversation_id != conversation_id:
+            raise ValidationFailed({"reply_to": ["no such message in this conversation"]})
+
     async def _repeated(
-        self, sender_id: int, client_msg_id: str, conversation_id: int | None, receiver_id: int | None, content: str, msg_type: int
+        self,
+        sender_id: int,
+        client_msg_id: str,
+        conversation_id: int | None,
+        receiver_id: int | None,
+        content: str,
+        msg_type: int,
+        reply_to: int | None,
     ) -> dict | None:
         """The message this client id already names, or None; 409 when it names another one."""
         async with self._db.connect() as conn:
             original = await message_store.find_by_client_msg_id(conn, sender_id, client_msg_id)
-        if original is None:
-            return None
-        same_target = original.conversation_id == conversation_id if conversation_id is not None else original.receiver_id == receiver_id
-        if not same_target or not _same_payload(original, content, msg_type):
-            raise Conflict("client_msg_id already used for another message")
-        return message_vo(original)
+            if original is None:
+                return None
+            same_target = original.conversation_id == conversation_id if conversation_id is not None else original.receiver_id == receiver_id
+            if not same_target or original.reply_to_id != reply_to or not _same_payload(original, content, msg_type):
+                raise Conflict("client_msg_id already used for another message")
+            return await message_view(conn, original)
 
     async def mark_read(self, user_id: int, conversation_id: int, seq: int, *, origin: Socket | None = None) -> dict:
         async with self._db.begin() as conn:
@@ -113,14 +131,14 @@ class MessagingService:
         async with self._db.begin() as conn:
             message, membership = await self._own_message_locked(conn, user_id, message_id, "recall")
             if message.status == STATUS_RECALLED:
-                return message_vo(message)
+                return await message_view(conn, message)
             window = self._conversations.recall_window(membership)
             if utc_now() - message.created_at > timedelta(seconds=window):
                 raise Forbidden(f"the recall window of {window} seconds is over")
             change_seq = await message_store.record_change(conn, message.conversation_id, message_id)
             await message_store.mark_recalled(conn, message_id, change_seq)
             audience = await conversation_store.member_ids(conn, message.conversation_id)
-        recalled = message_vo({**message._mapping, "status": STATUS_RECALLED, "change_seq": change_seq})
+            recalled = await message_view(conn, message, status=STATUS_RECALLED, change_seq=change_seq)
         event = {"conversation_id": message.conversation_id, "message_id": message_id, "seq": message.seq, "change_seq": change_seq}
         self._pusher.to_users(audience, "message.recalled", event)
         return recalled
@@ -140,12 +158,12 @@ class MessagingService:
             message, membership = await self._own_message_locked(conn, user_id, message_id, "edit")
             self._require_editable(message, membership)
             if message.content == content:
-                return message_vo(message)
+                return await message_view(conn, message)
             change_seq = await message_store.record_change(conn, message.conversation_id, message_id)
             now = utc_now()
             await message_store.edit_content(conn, message, content, change_seq, now)
             audience = await conversation_store.member_ids(conn, message.conversation_id)
-        edited = message_vo({**message._mapping, "content": content, "edited_at": now, "change_seq": change_seq})
+            edited = await message_view(conn, message, content=content, edited_at=now, change_seq=change_seq)
         self._pusher.to_users(audience, "message.edited", edited, exclude=origin)
         return edited
 
@@ -203,7 +221,7 @@ class MessagingService:
             message = await message_store.get_message(conn, message_id)
             if message is None or await conversation_store.get_membership(conn, message.conversation_id, user_id) is None:
                 raise NotFound("no such message")
-        return message_vo(message)
+            return await message_view(conn, message)
 
     async def history(
         self, user_id: int, conversation_id: int, *, before: int | None, after: int | None, limit: int | None, changed_after: int | None = None
@@ -222,7 +240,7 @@ class MessagingService:
                 rows = await message_store.changed_page(conn, conversation_id, changed_after=changed_after, limit=limit)
             else:
                 rows = await message_store.page(conn, conversation_id, before=before, after=after, limit=limit)
-        return [message_vo(row) for row in rows]
+            return await message_vos(conn, rows)
 
 
 def _same_payload(original, content: str, msg_type: int) -> bool:
