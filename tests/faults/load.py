@@ -101,7 +101,9 @@ class Sender:
         in_flight: dict[asyncio.Future, tuple[Outgoing, float]] = {}
         lost: list[Outgoing] = []
         retry: list[Outgoing] = []
-        while (self.pending or in_flight) and not lost:
+        # The deadline is checked here too: answers that come back at once (503s during an
+        # outage) would otherwise keep this loop going past it.
+        while (self.pending or in_flight) and not lost and time.monotonic() < deadline:
             while self.pending and len(in_flight) < self.window and not link.closed:
                 out = self.pending.popleft()
                 self.checker.sent(link.label, out.client_msg_id)
