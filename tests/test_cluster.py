@@ -256,3 +256,17 @@ def test_a_cluster_refuses_sqlite_and_production_refuses_test_faults():
         load_settings("testing", bus_url="nats://127.0.0.1:4222", database_url="sqlite+aiosqlite:///x.db")
     with pytest.raises(SettingsError, match="test-only"):
         load_settings("production", database_url="mysql+aiomysql://u:p@h/db", jwt_secret="x" * 40, bus_test_drop_every=2)
+
+
+async def test_a_logout_missed_during_a_nats_outage_closes_the_socket_when_the_bus_is_back(start_cluster, nats):
+    one, two = await start_cluster(2)
+    alice = await UserFactory(one.session).make("alice")
+    (remote,) = await online(on(alice, two))
+    nats.stop()
+    await asyncio.sleep(0.5)
+    assert (await alice.call("POST", "/api/auth/logout"))[0] == 200  # its news is lost
+    await asyncio.sleep(0.5)
+    assert (await remote.request("ping"))["code"] == 200  # node two has not heard of it
+    await nats.start()
+    msg = await remote.ws.receive(timeout=15)
+    assert msg.data == 1008, msg  # re-checked against the database once the bus was back
