@@ -107,10 +107,55 @@ export class Api {
     return this.request("GET", `/conversations/${conversationId}/messages`, { query: { before, after, limit } });
   }
 
-  uploadFile(file) {
-    const form = new FormData();
-    form.append("file", file, file.name);
-    return this.request("POST", "/files", { form });
+  renameGroup(id, name) {
+    return this.request("PATCH", `/conversations/${id}`, { body: { name } });
+  }
+
+  deleteConversation(id) {
+    return this.request("DELETE", `/conversations/${id}`);
+  }
+
+  members(id) {
+    return this.request("GET", `/conversations/${id}/members`);
+  }
+
+  addMembers(id, userIds) {
+    return this.request("POST", `/conversations/${id}/members`, { body: { user_ids: userIds } });
+  }
+
+  /** Removes a member; a member removing itself is leaving. */
+  removeMember(id, userId) {
+    return this.request("DELETE", `/conversations/${id}/members/${userId}`);
+  }
+
+  /** Uploads with XMLHttpRequest, not fetch: only XHR reports upload progress.
+   * `onProgress(fraction)`; `signal` aborts (rejects with code -1, "cancelled"). */
+  uploadFile(file, { onProgress = () => {}, signal } = {}) {
+    return new Promise((resolve, reject) => {
+      const xhr = new XMLHttpRequest();
+      xhr.open("POST", "/api/files");
+      if (this.token) xhr.setRequestHeader("Authorization", `Bearer ${this.token}`);
+      xhr.upload.onprogress = (event) => {
+        if (event.lengthComputable) onProgress(event.loaded / event.total);
+      };
+      xhr.onerror = () => reject(new ApiError(0, "The server cannot be reached"));
+      xhr.onabort = () => reject(new ApiError(-1, "cancelled"));
+      xhr.onload = () => {
+        let envelope = null;
+        try {
+          envelope = JSON.parse(xhr.responseText);
+        } catch {
+          // not the envelope (a proxy's page): keep the HTTP status
+        }
+        if (xhr.status >= 200 && xhr.status < 300 && envelope) return resolve(envelope.data);
+        if (xhr.status === 401) this.onUnauthorized();
+        reject(new ApiError(xhr.status, envelope?.message || xhr.statusText || "Upload failed", envelope?.data));
+      };
+      signal?.addEventListener("abort", () => xhr.abort());
+      const form = new FormData();
+      form.append("file", file, file.name);
+      xhr.send(form);
+    });
   }
 
   /** The file's bytes as a Blob. The download needs the Authorization header, which an

@@ -44,6 +44,9 @@ export class Chat {
     this.lastTypingSent = 0;
     this.typingTimers = new Map();
     this.onSignedOut = null; // set by main.js
+    this.onNotice = null; // set by main.js: tells the user something happened elsewhere
+    this.leaving = null; // the group we are leaving right now
+    this.removedHere = new Set(); // "conversation:user" removals made from this page
     document.addEventListener("visibilitychange", () => this.markOpenRead());
   }
 
@@ -228,6 +231,58 @@ export class Chat {
     this.store.upsertConversation(vo);
     this.store.changed("conversations");
     await this.openConversation(vo.id);
+  }
+
+  // --- groups -----------------------------------------------------------------------------
+  // The pushes that follow (conversation.updated, member.*, conversation.deleted) update the
+  // store; these only make the request and apply its answer at once.
+
+  async renameGroup(id, name) {
+    this.store.upsertConversation(await this.api.renameGroup(id, name));
+    this.store.changed("conversations");
+    this.store.changed("open");
+  }
+
+  async addMembers(id, userIds) {
+    const members = await this.api.addMembers(id, userIds);
+    this.store.upsertConversation({ id, members });
+    this.store.changed("conversations");
+  }
+
+  /** Removes a member, or leaves when `userId` is our own. */
+  async removeMember(id, userId) {
+    const leaving = userId === this.store.me.id;
+    // The member.removed push may come before the answer: it must not read as "you were
+    // removed", and the notice can say who did it (the event does not).
+    if (leaving) this.leaving = id;
+    else this.removedHere.add(`${id}:${userId}`);
+    try {
+      await this.api.removeMember(id, userId);
+    } finally {
+      this.leaving = null;
+    }
+    if (leaving) this.forgetConversation(id);
+    else this.refreshConversation(id, 0);
+  }
+
+  async deleteGroup(id) {
+    await this.api.deleteConversation(id);
+    this.forgetConversation(id);
+  }
+
+  /** Remembers a membership or name change to show in the conversation, after the last
+   * message known now. `kind`: added, removed, renamed. */
+  addNotice(id, kind, { userId = null, name = null } = {}) {
+    const conversation = this.store.conversations.get(id);
+    if (!conversation) return;
+    let view = this.store.views.get(id);
+    if (!view) {
+      view = new ConversationView();
+      this.store.views.set(id, view);
+    }
+    view.notices.push({ afterSeq: conversation.last_seq, kind, userId, name, at: Date.now() });
+    if (userId !== null) this.fetchUser(userId);
+    this.store.changed("messages", id);
   }
 
   // --- history ----------------------------------------------------------------------------
@@ -558,9 +613,9 @@ export class Chat {
       this.store.changed("typing", id);
     },
 
-    presence({ user_id: userId, online }) {
+    presence({ user_id: userId, online, last_seen: lastSeen }) {
       const user = this.store.users.get(userId) || { id: userId };
-      this.store.upsertUser({ ...user, online });
+      this.store.upsertUser({ ...user, online, last_seen: lastSeen });
       for (const conversation of this.store.conversations.values()) {
         if (conversation.peer?.id === userId) conversation.peer = { ...conversation.peer, online };
       }
@@ -574,24 +629,39 @@ export class Chat {
     },
 
     "conversation.updated"(vo) {
-      if (!this.store.conversations.has(vo.id)) return;
+      const old = this.store.conversations.get(vo.id);
+      if (!old) return;
+      if (vo.name && vo.name !== old.name) this.addNotice(vo.id, "renamed", { name: vo.name });
       this.store.upsertConversation(vo);
       this.store.changed("conversations");
       if (vo.id === this.store.openId) this.store.changed("open");
     },
 
     "conversation.deleted"({ conversation_id: id }) {
+      const conversation = this.store.conversations.get(id);
+      // Deleted by the owner on another device or by someone else: say why it went away.
+      if (conversation && conversation.owner_id !== this.store.me.id) this.onNotice?.(`The group “${conversation.name}” was deleted.`);
       this.forgetConversation(id);
     },
 
-    "member.added"({ conversation_id: id }) {
+    "member.added"({ conversation_id: id, user_id: userId }) {
       // Added ourselves: conversation.created follows. Otherwise refresh the member list.
-      if (this.store.conversations.has(id)) this.refreshConversation(id);
+      if (userId === this.store.me.id || !this.store.conversations.has(id)) return;
+      this.addNotice(id, "added", { userId });
+      this.refreshConversation(id);
     },
 
     "member.removed"({ conversation_id: id, user_id: userId }) {
-      if (userId === this.store.me.id) this.forgetConversation(id);
-      else if (this.store.conversations.has(id)) this.refreshConversation(id);
+      const conversation = this.store.conversations.get(id);
+      if (!conversation) return;
+      if (userId === this.store.me.id) {
+        if (this.leaving !== id) this.onNotice?.(`You were removed from “${conversation.name}”.`);
+        this.forgetConversation(id);
+        return;
+      }
+      const key = `${id}:${userId}`;
+      this.addNotice(id, this.removedHere.delete(key) ? "removed-by-me" : "removed", { userId });
+      this.refreshConversation(id);
     },
   };
 

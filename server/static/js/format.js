@@ -22,6 +22,17 @@ export function formatTime(ms, now = new Date()) {
   return `${d.getFullYear()}-${date} ${time}`;
 }
 
+/** A person's presence line: "online", "last seen today at 14:05", or "offline" when the
+ * time is unknown (the server tells it only in presence events, not in UserVO). */
+export function presenceText(user, now = new Date()) {
+  if (user?.online) return "online";
+  if (!user?.last_seen) return "offline";
+  const when = formatTime(user.last_seen, now);
+  if (/^\d\d:\d\d$/.test(when)) return `last seen today at ${when}`;
+  if (when.startsWith("Yesterday ")) return `last seen yesterday at ${when.slice(10)}`;
+  return `last seen ${when}`;
+}
+
 /** Full local date and time, for tooltips. */
 export function formatFullTime(ms) {
   const d = new Date(ms);

@@ -12,6 +12,7 @@ import { setupAuth, showForm } from "./ui/auth.js";
 import { setupSidebar } from "./ui/sidebar.js";
 import { setupConversation } from "./ui/conversation.js";
 import { setupGroupDialog } from "./ui/groupDialog.js";
+import { setupInfoPanel } from "./ui/infoPanel.js";
 
 const TOKEN_KEY = "hubbub.token";
 
@@ -21,10 +22,12 @@ const chat = new Chat(api, store);
 const groupDialog = setupGroupDialog(chat, store, api);
 const sidebar = setupSidebar(chat, store, api, { onLogout: logout, onOpenGroupDialog: () => groupDialog.open() });
 const conversation = setupConversation(chat, store, api);
+setupInfoPanel(chat, store, api);
 
 // The token is dead (expired, or revoked by a logout elsewhere): back to the sign-in screen.
 api.onUnauthorized = () => signedOut("Your session has ended. Please sign in again.");
 chat.onSignedOut = () => signedOut("Your session has ended. Please sign in again.");
+chat.onNotice = (text) => toast(text, "info");
 
 setupAuth(api, async (login) => {
   localStorage.setItem(TOKEN_KEY, login.token);

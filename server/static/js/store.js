@@ -8,6 +8,9 @@ const RECALLED = 3;
 export class ConversationView {
   constructor() {
     this.bySeq = new Map();
+    // Membership and name changes seen live ({afterSeq, kind, userId, name}), shown in the
+    // conversation between the messages. The server keeps no record of them in history.
+    this.notices = [];
     this.sortedCache = null;
     this.loadingOlder = false;
     this.loaded = false;

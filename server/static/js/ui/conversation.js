@@ -2,7 +2,7 @@
 // read state. Messages are drawn with textContent only (see dom.js).
 
 import { $, h, show, toast } from "../dom.js";
-import { displayName, fileReference, formatFullTime, formatSize, formatTime } from "../format.js";
+import { displayName, fileReference, formatFullTime, formatSize, formatTime, presenceText } from "../format.js";
 import { cachedImageUrl, downloadFile, imageUrl } from "../files.js";
 import { avatar } from "./avatar.js";
 import { schedule } from "./sidebar.js";
@@ -62,7 +62,7 @@ export function setupConversation(chat, store, api) {
       const peer = store.peerOf(conversation);
       $("#chat-name").textContent = displayName(peer);
       $("#chat-avatar").replaceChildren(avatar(displayName(peer), peer?.id, Boolean(peer?.online)));
-      subtitle.textContent = peer?.online ? "online" : "offline";
+      subtitle.textContent = presenceText(peer);
       subtitle.dataset.online = String(Boolean(peer?.online));
     } else {
       $("#chat-name").textContent = conversation.name;
@@ -76,10 +76,21 @@ export function setupConversation(chat, store, api) {
 
   // --- messages -----------------------------------------------------------------------------
 
-  /** The list to draw: server messages by seq, then our queued ones in the order typed. */
+  /** The list to draw: server messages by seq, each notice after the message that was the
+   * newest when it happened, then our queued messages in the order typed. */
   function itemsOf(id) {
     const view = store.views.get(id);
-    const items = view ? view.sorted().map((message) => ({ key: `s${message.seq}`, message })) : [];
+    const items = [];
+    const notices = view ? view.notices : [];
+    let next = 0;
+    const noticesUpTo = (seq) => {
+      for (; next < notices.length && notices[next].afterSeq < seq; next += 1) items.push({ key: `n${next}`, notice: notices[next] });
+    };
+    for (const message of view ? view.sorted() : []) {
+      noticesUpTo(message.seq);
+      items.push({ key: `s${message.seq}`, message });
+    }
+    noticesUpTo(Infinity);
     for (const entry of store.outbox) {
       if (entry.conversation_id === id) items.push({ key: `p${entry.client_msg_id}`, entry });
     }
@@ -125,13 +136,14 @@ export function setupConversation(chat, store, api) {
   /** What one item shows, and a version string that changes whenever that does. */
   function describe(item, previous, conversation) {
     const me = store.me.id;
+    if (item.notice) return { version: `n|${noticeText(item.notice, conversation)}` };
     if (item.entry) {
       const e = item.entry;
       return { mine: true, version: `p|${e.state}|${e.error}|${e.msg_type}` };
     }
     const m = item.message;
     const mine = m.sender_id === me;
-    const prevSender = previous ? (previous.message ? previous.message.sender_id : me) : null;
+    const prevSender = previous?.message ? previous.message.sender_id : previous?.entry ? me : null;
     const showSender = !mine && conversation.type === "group" && prevSender !== m.sender_id;
     const read = mine && conversation.type === "direct" && (m.status === READ || m.seq <= (conversation.peerReadSeq || 0));
     const recallable = mine && m.status !== RECALLED && Date.now() + store.clockSkew - m.created_at < (conversation.recall_window_seconds || 120) * 1000;
@@ -148,7 +160,18 @@ export function setupConversation(chat, store, api) {
   }
 
   function drawItem(item, shape, conversation) {
+    if (item.notice) return h("li", { class: "notice", "data-testid": "notice", "data-key": item.key, "data-version": shape.version }, noticeText(item.notice, conversation));
     return item.entry ? drawPending(item, item.entry) : drawMessage(item, item.message, shape, conversation);
+  }
+
+  /** "Alice added Dan". Adding and renaming are owner-only, so the owner did those; a
+   * removal does not say who made it, unless it was made here. */
+  function noticeText({ kind, userId, name }, conversation) {
+    const who = (id) => (id === store.me.id ? "You" : displayName(store.users.get(id)));
+    if (kind === "renamed") return `${who(conversation.owner_id)} renamed the group to “${name}”`;
+    if (kind === "added") return `${who(conversation.owner_id)} added ${who(userId)}`;
+    if (kind === "removed-by-me") return `You removed ${who(userId)}`;
+    return `${who(userId)} is no longer in the group`;
   }
 
   function drawMessage(item, m, shape, conversation) {
