@@ -10,7 +10,8 @@
 
 import { ConversationView } from "./store.js";
 import { ChatSocket } from "./socket.js";
-import { uuid } from "./format.js";
+import { formatSize, uuid } from "./format.js";
+import { UPLOAD_MAX_BYTES, isRetryable } from "./limits.js";
 
 const PAGE = 100; // the server's history page limit: a full page means "there may be more"
 const FIRST_PAGE = 50;
@@ -43,6 +44,8 @@ export class Chat {
     this.markReadTimer = null;
     this.lastTypingSent = 0;
     this.typingTimers = new Map();
+    this.uploads = new Map(); // client_msg_id → AbortController of its running upload
+    this.files = new Map(); // client_msg_id → File not uploaded yet (kept for a retry)
     this.onSignedOut = null; // set by main.js
     this.onNotice = null; // set by main.js: tells the user something happened elsewhere
     this.leaving = null; // the group we are leaving right now
@@ -67,6 +70,7 @@ export class Chat {
     this.refreshes.clear();
     for (const timer of this.typingTimers.values()) clearTimeout(timer);
     this.typingTimers.clear();
+    for (const controller of this.uploads.values()) controller.abort();
   }
 
   /** A failed handshake hides its HTTP status from the page: ask REST whether the token is
@@ -369,13 +373,64 @@ export class Chat {
     return entry;
   }
 
-  /** Uploads a file, then queues the image (2) or file (3) message that refers to it. */
-  async sendFile(conversationId, file) {
-    const vo = await this.api.uploadFile(file);
-    const ref = JSON.stringify({ file_id: vo.id, name: vo.name, size: vo.size, mime: vo.mime });
-    // The type is the server's sniffed one: only raster images are shown inline.
-    const image = /^image\/(png|jpeg|gif|webp|bmp)$/.test(vo.mime);
-    return this.send(conversationId, ref, image ? 2 : 3);
+  /** Queues a file: its outbox entry uploads first (with progress, cancellable), then is
+   * sent as the image (2) or file (3) message that refers to it. Messages queued after it in
+   * the same conversation wait for it, so they arrive in the order they were sent. */
+  sendFile(conversationId, file) {
+    const entry = {
+      client_msg_id: uuid(),
+      conversation_id: conversationId,
+      content: "",
+      msg_type: 3,
+      created_at: Date.now(),
+      state: "uploading",
+      progress: 0,
+      name: file.name,
+      size: file.size,
+      error: null,
+    };
+    this.store.outbox.push(entry);
+    this.files.set(entry.client_msg_id, file);
+    this.upload(entry);
+    return entry;
+  }
+
+  async upload(entry) {
+    const controller = new AbortController();
+    this.uploads.set(entry.client_msg_id, controller);
+    entry.state = "uploading";
+    entry.progress = 0;
+    entry.error = null;
+    this.store.changed("messages", entry.conversation_id);
+    try {
+      const vo = await this.api.uploadFile(this.files.get(entry.client_msg_id), {
+        signal: controller.signal,
+        onProgress: (fraction) => {
+          entry.progress = fraction;
+          this.store.changed("messages", entry.conversation_id);
+        },
+      });
+      entry.content = JSON.stringify({ file_id: vo.id, name: vo.name, size: vo.size, mime: vo.mime });
+      // The type is the server's sniffed one: only raster images are shown inline.
+      entry.msg_type = /^image\/(png|jpeg|gif|webp|bmp)$/.test(vo.mime) ? 2 : 3;
+      entry.state = "queued";
+      this.files.delete(entry.client_msg_id);
+      this.store.saveOutbox();
+    } catch (error) {
+      if (error.code === -1) return; // cancelled: cancelUpload has removed the entry
+      entry.state = "failed";
+      entry.retryable = isRetryable(error.code);
+      entry.error = error.code === 413 ? `too large: files can be at most ${formatSize(UPLOAD_MAX_BYTES)}` : error.code === 0 ? "no connection" : error.message;
+    } finally {
+      this.uploads.delete(entry.client_msg_id);
+    }
+    this.store.changed("messages", entry.conversation_id);
+    this.pumpOutbox();
+  }
+
+  cancelUpload(clientMsgId) {
+    this.uploads.get(clientMsgId)?.abort();
+    this.discardSend(clientMsgId);
   }
 
   /** Sends queued messages one at a time, in order, while the socket is up and synced. */
@@ -384,7 +439,7 @@ export class Chat {
     this.pumping = true;
     try {
       while (this.socket.isOpen && this.synced) {
-        const entry = this.store.outbox.find((e) => e.state !== "failed");
+        const entry = this.nextToSend();
         if (!entry) break;
         // Mark what we are answering as read first: a send moves our marker on the server
         // too, but the peer is only told (message.read, ✓✓) by an explicit mark_read.
@@ -417,6 +472,7 @@ export class Chat {
             continue;
           }
           entry.state = "failed";
+          entry.retryable = isRetryable(error.code);
           entry.error = error.code === 413 ? "too long" : error.message;
           this.store.saveOutbox();
           this.store.changed("messages", entry.conversation_id);
@@ -427,9 +483,21 @@ export class Chat {
     }
   }
 
+  /** The oldest entry ready to go. An upload still running holds back what was queued after
+   * it in its conversation; a failed entry holds back nothing. */
+  nextToSend() {
+    const uploading = new Set();
+    for (const entry of this.store.outbox) {
+      if (entry.state === "uploading") uploading.add(entry.conversation_id);
+      else if (entry.state !== "failed" && !uploading.has(entry.conversation_id)) return entry;
+    }
+    return null;
+  }
+
   retrySend(clientMsgId) {
     const entry = this.store.outbox.find((e) => e.client_msg_id === clientMsgId);
     if (!entry) return;
+    if (!entry.content) return this.upload(entry); // the upload itself failed
     entry.state = "queued";
     entry.error = null;
     this.store.saveOutbox();
@@ -441,6 +509,7 @@ export class Chat {
     const entry = this.store.outbox.find((e) => e.client_msg_id === clientMsgId);
     if (!entry) return;
     this.store.outbox = this.store.outbox.filter((e) => e !== entry);
+    this.files.delete(clientMsgId);
     this.store.saveOutbox();
     this.store.changed("messages", entry.conversation_id);
   }

@@ -172,7 +172,9 @@ export class Store extends EventTarget {
     const key = this.outboxKey();
     if (!key) return;
     try {
-      if (this.outbox.length) localStorage.setItem(key, JSON.stringify(this.outbox));
+      // A file not uploaded yet cannot be kept across a reload; only what can be sent is saved.
+      const kept = this.outbox.filter((entry) => entry.content);
+      if (kept.length) localStorage.setItem(key, JSON.stringify(kept));
       else localStorage.removeItem(key);
     } catch {
       // storage full or disabled: the outbox still works for this page's lifetime

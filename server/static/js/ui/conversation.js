@@ -6,11 +6,13 @@ import { displayName, fileReference, formatFullTime, formatSize, formatTime, pre
 import { cachedImageUrl, downloadFile, imageUrl } from "../files.js";
 import { avatar } from "./avatar.js";
 import { schedule } from "./sidebar.js";
+import { MESSAGE_MAX_CHARS, UPLOAD_MAX_BYTES, charCount } from "../limits.js";
 
 const RECALLED = 3;
 const READ = 2;
 const NEAR_TOP_PX = 120;
 const NEAR_BOTTOM_PX = 80;
+const COUNT_FROM = MESSAGE_MAX_CHARS - 400; // the counter shows from here on
 
 export function setupConversation(chat, store, api) {
   const chatEl = $("#chat");
@@ -21,11 +23,12 @@ export function setupConversation(chat, store, api) {
   const fileInput = $("#file-input");
   const attachmentEl = $("#attachment");
   const typingEl = $("#typing");
+  const limitEl = $("#composer-limit");
+  const sendButton = $("#composer .send");
 
   let shownId = null; // the conversation currently drawn
   let stickToBottom = true; // the user is reading the newest messages
   let attachment = null; // {file, previewUrl} waiting for Send
-  let sending = false;
   const drafts = new Map(); // conversation id → unsent text, kept while switching
 
   // --- layout: one column on a phone, two on a laptop (see app.css) -------------------------
@@ -41,7 +44,7 @@ export function setupConversation(chat, store, api) {
       itemsEl.replaceChildren();
       clearAttachment();
       input.value = id !== null ? drafts.get(id) || "" : "";
-      autoGrow();
+      composerChanged();
       stickToBottom = true;
       if (id !== null && window.matchMedia("(min-width: 721px)").matches) input.focus();
     }
@@ -139,7 +142,7 @@ export function setupConversation(chat, store, api) {
     if (item.notice) return { version: `n|${noticeText(item.notice, conversation)}` };
     if (item.entry) {
       const e = item.entry;
-      return { mine: true, version: `p|${e.state}|${e.error}|${e.msg_type}` };
+      return { mine: true, version: `p|${e.state}|${e.error}|${e.msg_type}|${Math.round((e.progress ?? 0) * 100)}` };
     }
     const m = item.message;
     const mine = m.sender_id === me;
@@ -219,7 +222,7 @@ export function setupConversation(chat, store, api) {
     const ref = fileReference(m);
     if (m.msg_type === 2 && ref) return drawImage(ref);
     if (m.msg_type === 3 && ref) return drawFile(ref);
-    return h("div", { class: "body text", "data-testid": "message-body" }, m.content);
+    return h("div", { class: "body text", "data-testid": "message-body", dir: "auto" }, m.content);
   }
 
   function drawImage(ref) {
@@ -255,17 +258,27 @@ export function setupConversation(chat, store, api) {
   function drawPending(item, e) {
     const failed = e.state === "failed";
     const ref = e.msg_type === 1 ? null : fileReference(e);
-    const body = ref ? (e.msg_type === 2 ? drawImage(ref) : drawFile(ref)) : h("div", { class: "body text", "data-testid": "message-body" }, e.content);
-    const status = failed
-      ? h(
-          "span",
-          { class: "pending-state failed" },
-          `Not sent (${e.error}). `,
-          h("button", { class: "link", "data-testid": "retry-send", onclick: () => chat.retrySend(e.client_msg_id) }, "Retry"),
-          " ",
-          h("button", { class: "link", onclick: () => chat.discardSend(e.client_msg_id) }, "Discard"),
-        )
-      : h("span", { class: "pending-state", "data-testid": "pending-state", title: e.state === "sending" ? "Sending" : "Waiting for the connection" }, e.state === "sending" ? "Sending…" : "Queued");
+    let body;
+    if (ref) body = e.msg_type === 2 ? drawImage(ref) : drawFile(ref);
+    else if (e.msg_type === 1) body = h("div", { class: "body text", "data-testid": "message-body", dir: "auto" }, e.content);
+    else body = drawUpload(e);
+    let status;
+    if (failed) {
+      status = h(
+        "span",
+        { class: "pending-state failed", "data-testid": "send-error" },
+        `Not sent (${e.error}). `,
+        // Retry only where a retry can work; otherwise the text goes back to be changed.
+        e.retryable !== false ? h("button", { class: "link", "data-testid": "retry-send", onclick: () => chat.retrySend(e.client_msg_id) }, "Retry") : null,
+        " ",
+        e.msg_type === 1 ? h("button", { class: "link", "data-testid": "edit-failed", onclick: () => backToComposer(e) }, "Edit") : null,
+        " ",
+        h("button", { class: "link", "data-testid": "discard-send", onclick: () => chat.discardSend(e.client_msg_id) }, "Discard"),
+      );
+    } else {
+      const label = { uploading: `Uploading ${Math.round(e.progress * 100)}%`, sending: "Sending…", queued: "Queued" }[e.state];
+      status = h("span", { class: "pending-state", "data-testid": "pending-state", title: e.state === "queued" ? "Waiting for the connection" : label }, label);
+    }
     return h(
       "li",
       {
@@ -279,6 +292,32 @@ export function setupConversation(chat, store, api) {
       },
       h("div", { class: "line" }, h("div", { class: "bubble" }, body, h("div", { class: "meta" }, h("time", {}, formatTime(e.created_at)), status))),
     );
+  }
+
+  /** A file on its way up: name, size, progress and a way to stop it. */
+  function drawUpload(e) {
+    const uploading = e.state === "uploading";
+    return h(
+      "div",
+      { class: "body file upload", "data-testid": "upload" },
+      h("span", { class: "file-icon", "aria-hidden": "true" }, (e.name.split(".").pop() || "file").slice(0, 4).toUpperCase()),
+      h(
+        "span",
+        { class: "file-text" },
+        h("span", { class: "file-name" }, e.name),
+        h("span", { class: "file-size" }, formatSize(e.size)),
+        uploading ? h("progress", { max: 100, value: Math.round(e.progress * 100), "aria-label": `Uploading ${e.name}`, "data-testid": "upload-progress" }) : null,
+      ),
+      uploading ? h("button", { type: "button", class: "link", "data-testid": "upload-cancel", onclick: () => chat.cancelUpload(e.client_msg_id) }, "Cancel") : null,
+    );
+  }
+
+  /** A refused text goes back into the composer (after anything typed since), to be changed. */
+  function backToComposer(e) {
+    input.value = input.value.trim() ? `${input.value}\n${e.content}` : e.content;
+    chat.discardSend(e.client_msg_id);
+    composerChanged();
+    input.focus();
   }
 
   async function recall(messageId) {
@@ -335,8 +374,21 @@ export function setupConversation(chat, store, api) {
     input.style.height = `${Math.min(input.scrollHeight, 160)}px`;
   }
 
-  input.addEventListener("input", () => {
+  /** Length counter from near the limit on, a warning and no sending over it: the text is
+   * never cut, the user decides what goes. */
+  function composerChanged() {
     autoGrow();
+    const count = charCount(input.value);
+    const over = count - MESSAGE_MAX_CHARS;
+    show(limitEl, count >= COUNT_FROM);
+    limitEl.dataset.over = String(over > 0);
+    const counter = `${count.toLocaleString("en")} / ${MESSAGE_MAX_CHARS.toLocaleString("en")}`;
+    limitEl.textContent = over > 0 ? `${counter}: ${over.toLocaleString("en")} character${over === 1 ? "" : "s"} over the limit. Shorten the message to send it.` : counter;
+    sendButton.disabled = over > 0;
+  }
+
+  input.addEventListener("input", () => {
+    composerChanged();
     if (shownId !== null && input.value.trim()) chat.typing(shownId);
   });
 
@@ -353,30 +405,22 @@ export function setupConversation(chat, store, api) {
     submit();
   });
 
-  async function submit() {
+  function submit() {
     const id = shownId;
-    if (id === null || sending) return;
+    if (id === null) return;
     const text = input.value;
     if (!text.trim() && !attachment) return;
+    if (charCount(text) > MESSAGE_MAX_CHARS) return; // the warning says why
+    // The file uploads in its outbox entry; the composer is free meanwhile.
     if (attachment) {
-      sending = true;
-      attachmentEl.classList.add("uploading");
-      try {
-        await chat.sendFile(id, attachment.file);
-        clearAttachment();
-      } catch (error) {
-        toast(error.code === 413 ? "That file is too large." : `Could not upload the file: ${error.message}`);
-        return;
-      } finally {
-        sending = false;
-        attachmentEl.classList.remove("uploading");
-      }
+      chat.sendFile(id, attachment.file);
+      clearAttachment();
     }
     if (text.trim()) {
       chat.send(id, text);
       input.value = "";
       drafts.delete(id);
-      autoGrow();
+      composerChanged();
     }
     stickToBottom = true;
     input.focus();
@@ -405,6 +449,10 @@ export function setupConversation(chat, store, api) {
   });
 
   function attach(file) {
+    if (file.size > UPLOAD_MAX_BYTES) {
+      toast(`“${file.name}” is ${formatSize(file.size)}; files can be at most ${formatSize(UPLOAD_MAX_BYTES)}.`);
+      return;
+    }
     clearAttachment();
     const isImage = /^image\/(png|jpeg|gif|webp|bmp)$/.test(file.type);
     attachment = { file, previewUrl: isImage ? URL.createObjectURL(file) : null };
@@ -442,6 +490,7 @@ export function setupConversation(chat, store, api) {
     reset() {
       drafts.clear();
       input.value = "";
+      composerChanged();
       shownId = null;
       itemsEl.replaceChildren();
       renderOpen();
