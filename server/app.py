@@ -103,13 +103,24 @@ async def services(app: web.Application) -> AsyncIterator[None]:
 
 
 async def token_sweeper(app: web.Application) -> AsyncIterator[None]:
-    """Closes sockets whose token expired (1008) and forgets revocations past their expiry."""
+    """Closes sockets whose token expired or whose user's tokens were all revoked or who was
+    disabled (1008), and forgets revocations past their expiry.
+
+    The admin CLI also tells the servers over the cluster bus, when there is one, so that those
+    sockets close at once; reading the database here serves the servers without a bus, and
+    those the bus could not reach, within TOKEN_SWEEP_SECONDS. It costs one primary-key lookup
+    per user with an open socket here, in one query."""
 
     async def sweep_forever() -> None:
         rounds = 0
         while True:
             await asyncio.sleep(TOKEN_SWEEP_SECONDS)
-            app[TRACKER].close_expired(int(time.time()))
+            tracker = app[TRACKER]
+            tracker.close_expired(int(time.time()))
+            try:
+                tracker.close_ended_sessions(await app[SERVICES].auth.sessions_ended(tracker.online_users()))
+            except Exception:  # noqa: BLE001 - retried next round
+                log.warning("could not re-check the users of open sockets", exc_info=True)
             rounds += 1
             if rounds % 720 == 0:  # hourly
                 try:

@@ -1,4 +1,5 @@
-"""`hubbub serve [--workers N]` and `hubbub migrate`."""
+"""`hubbub serve [--workers N]`, `hubbub migrate`, and the administrator's commands
+(`hubbub user|token|conversation ...`, server.admin_cli)."""
 
 import argparse
 import asyncio
@@ -11,6 +12,7 @@ from sqlalchemy.engine import make_url
 from handlers.hooks import HookError
 from migrations import upgrade
 from handlers.registry import RegistryError
+from server import admin_cli
 from server.access_log import RedactingAccessLogger, quiet_malformed_requests
 from server.app import create_app
 from server.signals import stop_on_signals
@@ -27,6 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--workers", type=int, default=1, help="processes sharing the port (needs the setting bus_url when more than 1)")
     serve.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)  # a worker of --workers
     commands.add_parser("migrate", help="bring the database to the newest schema")
+    admin_cli.add_commands(commands)
     args = parser.parse_args(argv)
 
     try:
@@ -41,6 +44,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "migrate":
         upgrade(settings.database_url)
         return 0
+    if args.command in admin_cli.COMMANDS:
+        _migrate_embedded(settings.database_url)
+        return admin_cli.run(args, settings)
     if args.workers < 1:
         print("hubbub: --workers must be at least 1", file=sys.stderr)
         return 2
@@ -49,9 +55,7 @@ def main(argv: list[str] | None = None) -> int:
             print("hubbub: --workers above 1 needs a cluster bus: set bus_url (HUBBUB_BUS_URL=nats://127.0.0.1:4222)", file=sys.stderr)
             return 2
         return supervise_workers(args.workers, settings.host, settings.port)
-    if make_url(settings.database_url).get_backend_name() == "sqlite":
-        # The embedded database migrates itself so that `hubbub serve` works with nothing else.
-        upgrade(settings.database_url)
+    _migrate_embedded(settings.database_url)
     _use_uvloop()
     try:
         app = create_app(settings)
@@ -69,6 +73,13 @@ def main(argv: list[str] | None = None) -> int:
         reuse_port=args.reuse_port or None,
     )
     return 0
+
+
+def _migrate_embedded(database_url: str) -> None:
+    """The embedded database migrates itself so that `hubbub serve` (or a first `hubbub user
+    create`) works with nothing else."""
+    if make_url(database_url).get_backend_name() == "sqlite":
+        upgrade(database_url)
 
 
 def _use_uvloop() -> None:

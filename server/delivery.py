@@ -139,8 +139,12 @@ class Delivery:
             known.online.discard(user_id)
 
     def remote_close(self, token_id: str | None, user_id: int | None) -> None:
+        """A token was revoked (logout), or all of a user's were (`hubbub user disable`, `hubbub
+        token revoke`: the admin CLI publishes this, see `server.nats_bus.publish_close_user`)."""
         if token_id is not None:
             self._tracker.close_token(token_id)
+        if user_id is not None:
+            self._tracker.close_user(user_id)
 
     def remote_node(self, node: str, online: list[int], recent_seqs: dict[int, int]) -> None:
         known = self._nodes.setdefault(node, _Node())

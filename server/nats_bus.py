@@ -41,6 +41,28 @@ NODE_SUBJECT = "hubbub.node"
 MAX_RECORDS_PER_MESSAGE = 512
 
 
+def _close_record(token_id: str | None, user_id: int | None) -> list:
+    """Close a token's sockets, or all of a user's, on every process (1008)."""
+    return ["x", token_id, user_id]
+
+
+async def publish_close_user(url: str, user_id: int, timeout_seconds: float = 5.0) -> None:
+    """For a process outside the cluster (the admin CLI): tell every server to close the user's
+    sockets, over a connection of its own that lives only for this. Raises when NATS does not
+    take it within `timeout_seconds`."""
+    async def quiet(exc: Exception) -> None:
+        pass  # the caller reports the failure once; nats-py would log every attempt's traceback
+
+    # nats-py retries a first connection max_reconnect_attempts times even without reconnects.
+    connecting = nats.connect(url, name="hubbub-admin", allow_reconnect=False, max_reconnect_attempts=1, connect_timeout=2, error_cb=quiet)
+    nc = await asyncio.wait_for(connecting, timeout_seconds)
+    try:
+        await nc.publish(PUSH_SUBJECT, orjson.dumps([_close_record(None, user_id)]))
+        await nc.flush(timeout_seconds)
+    finally:
+        await nc.close()
+
+
 class NatsBus:
     clustered = True
 
@@ -103,7 +125,7 @@ class NatsBus:
         self._queue(["p", self.node, user_id, online])
 
     def publish_close(self, *, token_id: str | None = None, user_id: int | None = None) -> None:
-        self._queue(["x", token_id, user_id])
+        self._queue(_close_record(token_id, user_id))
 
     def _queue(self, record: list) -> None:
         if self._down_since is not None:

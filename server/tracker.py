@@ -88,6 +88,7 @@ class Connection:
         "user_id",
         "token_id",
         "token_expires_at",
+        "token_generation",
         "_transport",
         "_protocol",
         "_queue_max",
@@ -109,11 +110,13 @@ class Connection:
         token_expires_at: int,
         queue_max: int,
         protocol: Any = None,
+        token_generation: int = 0,
     ) -> None:
         self.ws = ws
         self.user_id = user_id
         self.token_id = token_id
         self.token_expires_at = token_expires_at
+        self.token_generation = token_generation
         self._transport = transport
         # aiohttp's protocol of the connection (its `_paused` is asyncio's flow control: the
         # transport's write buffer is above the high-water mark). Without one, nothing goes direct.
@@ -435,6 +438,24 @@ class ConnectionTracker:
         for conn in closing:
             conn.close(code, message)
         return len(closing)
+
+    def close_user(self, user_id: int, message: str = "tokens revoked") -> int:
+        """Close every socket of the user (1008): their tokens were revoked, or they were disabled."""
+        closing = list(self.sockets_of(user_id))
+        for conn in closing:
+            conn.close(CLOSE_POLICY, message)
+        return len(closing)
+
+    def close_ended_sessions(self, sessions: dict[int, int | None]) -> int:
+        """`sessions`: {user_id: the token generation still valid, or None when the user is
+        disabled}; the sockets of other generations, and all of a disabled user's, close (1008)."""
+        closed = 0
+        for user_id, generation in sessions.items():
+            for conn in self.sockets_of(user_id):
+                if generation is None or conn.token_generation != generation:
+                    conn.close(CLOSE_POLICY, "account disabled" if generation is None else "tokens revoked")
+                    closed += 1
+        return closed
 
     def close_expired(self, now_seconds: int) -> int:
         expired = [conn for conn in self.connections() if conn.token_expires_at <= now_seconds]

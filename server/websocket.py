@@ -37,7 +37,14 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
     await ws.prepare(request)
     delivery = app[DELIVERY]
     conn = Connection(
-        ws, request.transport, claims.user_id, claims.jti, claims.expires_at, settings.ws_send_queue_max, protocol=request.protocol
+        ws,
+        request.transport,
+        claims.user_id,
+        claims.jti,
+        claims.expires_at,
+        settings.ws_send_queue_max,
+        protocol=request.protocol,
+        token_generation=claims.generation,
     )
     ctx = Context(
         user_id=claims.user_id,

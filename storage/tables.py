@@ -95,6 +95,8 @@ users = Table(
     Column("nickname", String(64), nullable=True),
     Column("avatar", String(255), nullable=True),
     Column("status", TinyInt, server_default="1", comment="1 normal, 0 disabled"),
+    # Every token carries the generation it was issued in; bumping it revokes them all at once.
+    Column("token_generation", Integer, nullable=False, server_default="0", comment="tokens of another generation are revoked"),
     Column("created_at", Millis, nullable=False, server_default=now_ms()),
     Column("updated_at", Millis, nullable=False, server_default=now_ms_on_update()),
     **MYSQL_TABLE_OPTIONS,

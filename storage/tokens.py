@@ -1,11 +1,12 @@
-"""Revoked (logged-out) tokens."""
+"""Revoked tokens: one at a time (logout), or all of a user's at once (their token generation)."""
 
 from datetime import datetime
 
-from sqlalchemy import Row, and_, delete, exists, select
+from sqlalchemy import Row, and_, delete, exists, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from storage.clock import utc_now
 from storage.tables import revoked_tokens, users
 
 
@@ -17,10 +18,29 @@ async def revoke(conn: AsyncConnection, jti: str, expires_at: datetime) -> None:
         pass  # already revoked: logout twice is harmless
 
 
-async def user_for_token(conn: AsyncConnection, user_id: int, jti: str) -> Row | None:
-    """The token's user, or None when the token was revoked or the user is gone: one round trip."""
-    not_revoked = ~exists().where(revoked_tokens.c.jti == jti)
-    return (await conn.execute(select(users).where(and_(users.c.id == user_id, not_revoked)))).first()
+async def user_for_token(conn: AsyncConnection, user_id: int, jti: str, generation: int) -> Row | None:
+    """The token's user, None when the user is gone, with `token_valid`: the token was neither
+    revoked alone (logout) nor with all the user's others (another generation). One round trip."""
+    valid = and_(users.c.token_generation == generation, ~exists().where(revoked_tokens.c.jti == jti))
+    return (await conn.execute(select(users, valid.label("token_valid")).where(users.c.id == user_id))).first()
+
+
+async def revoke_all(conn: AsyncConnection, user_id: int) -> bool:
+    """Revoke every token of the user, those issued from now on excepted; False: no such user."""
+    result = await conn.execute(
+        users.update().where(users.c.id == user_id).values(token_generation=users.c.token_generation + 1, updated_at=utc_now())
+    )
+    return result.rowcount == 1
+
+
+async def sessions_ended(conn: AsyncConnection, user_ids: list[int]) -> dict[int, int | None]:
+    """Of these users, those whose tokens may have been revoked all at once or who are disabled:
+    {user_id: their token generation, or None when disabled}. A user left out has all their
+    tokens of generation 0, the one every token starts in, and is enabled. One round trip."""
+    query = select(users.c.id, users.c.status, users.c.token_generation).where(
+        users.c.id.in_(user_ids), or_(users.c.status != 1, users.c.token_generation != 0)
+    )
+    return {row.id: (row.token_generation if row.status == 1 else None) for row in await conn.execute(query)}
 
 
 async def revoked_among(conn: AsyncConnection, jtis: list[str]) -> set[str]:

@@ -47,6 +47,14 @@ async def update_profile(conn: AsyncConnection, user_id: int, changes: dict[str,
     return await get_user(conn, user_id)
 
 
+async def set_status(conn: AsyncConnection, user_id: int, status: int) -> None:
+    await conn.execute(users.update().where(users.c.id == user_id).values(status=status, updated_at=utc_now()))
+
+
+async def set_password_hash(conn: AsyncConnection, user_id: int, password_hash: str) -> None:
+    await conn.execute(users.update().where(users.c.id == user_id).values(password_hash=password_hash, updated_at=utc_now()))
+
+
 async def list_users(conn: AsyncConnection, *, prefix: str | None, after: int | None, limit: int) -> list[Row]:
     """Users by id ascending; `prefix` matches the start of username or nickname."""
     query = select(users).order_by(users.c.id).limit(limit)

@@ -59,7 +59,7 @@ class AuthService:
         self.throttle.forgive(attempt, account_key, address_key)
         if row.status != 1:
             raise Forbidden("account disabled")
-        token, claims = issue_token(row.id, self._settings.jwt_secret, self._settings.jwt_ttl_seconds)
+        token, claims = issue_token(row.id, self._settings.jwt_secret, self._settings.jwt_ttl_seconds, row.token_generation)
         return {
             "token": token,
             "token_type": "Bearer",
@@ -68,15 +68,26 @@ class AuthService:
         }
 
     async def authenticate(self, token: str) -> TokenClaims:
-        """Claims of a valid, unrevoked token of an existing, enabled user; else 401/403."""
+        """Claims of a valid, unrevoked token of an existing, enabled user; else 401/403. A
+        disabled user's tokens are 403 although disabling revoked them (PROTOCOL §2)."""
         claims = decode_token(token, self._settings.jwt_secret)
         async with self._db.connect() as conn:
-            user = await token_store.user_for_token(conn, claims.user_id, claims.jti)
+            user = await token_store.user_for_token(conn, claims.user_id, claims.jti, claims.generation)
         if user is None:
             raise Unauthorized("token revoked")
         if user.status != 1:
             raise Forbidden("account disabled")
+        if not user.token_valid:
+            raise Unauthorized("token revoked")
         return claims
+
+    async def sessions_ended(self, user_ids: list[int]) -> dict[int, int | None]:
+        """Of these users, those whose sockets may have to close: {user_id: their current token
+        generation, or None when disabled}."""
+        if not user_ids:
+            return {}
+        async with self._db.connect() as conn:
+            return await token_store.sessions_ended(conn, user_ids)
 
     async def revoked_among(self, token_ids: list[str]) -> set[str]:
         """Those of `token_ids` that were revoked."""
