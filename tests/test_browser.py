@@ -186,7 +186,8 @@ async def test_history_groups_devices_and_phone_layout(browser, base_url, rest):
     bob = await rest.make("bob", PASSWORD)
     carol = await rest.make("carol", PASSWORD)
     for n in range(1, 131):
-        await carol.ok("POST", "/api/messages", json={"receiver_id": alice.id, "content": f"message {n}"})
+        sent = await carol.ok("POST", "/api/messages", json={"receiver_id": alice.id, "content": f"message {n}"})
+    await alice.ok("POST", f"/api/conversations/{sent['conversation_id']}/read", json={"seq": 30})
 
     context, page, errors = await open_page(browser, base_url)
     await login(page, "alice")
@@ -202,11 +203,13 @@ async def test_history_groups_devices_and_phone_layout(browser, base_url, rest):
     )
     assert formatted == ["09:05", "Yesterday 23:59", "03-03 07:08", "2023-12-31 22:01"]
 
-    # 130 unread; opening shows the newest page, scrolling up brings the older ones.
+    # 100 unread; opening starts at the first unread one, scrolling up brings the older ones.
     carol_item = conversation(page, "carol")
     await expect(carol_item.get_by_test_id("unread-badge")).to_have_text("99+")
     await carol_item.click()
-    await expect(message(page, "message 130")).to_be_visible()
+    await expect(page.get_by_test_id("unread-divider")).to_be_visible()
+    await expect(message(page, "message 31")).to_be_visible()
+    await expect(message(page, "message 130")).to_be_attached()
     await expect(message(page, "message 1")).to_have_count(0)
     messages = page.get_by_test_id("message-list")
     for _ in range(10):
@@ -217,6 +220,7 @@ async def test_history_groups_devices_and_phone_layout(browser, base_url, rest):
     await expect(message(page, "message 1")).to_have_count(1)
     await expect(page.get_by_test_id("older-status")).to_have_text("This is the beginning of the conversation.")
     assert await seqs(page) == list(range(1, 131))
+    await messages.evaluate("el => { el.scrollTop = el.scrollHeight; }")
     await expect(carol_item.get_by_test_id("unread-badge")).to_have_count(0)
 
     # A group: name, members picked from the directory.

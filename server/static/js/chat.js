@@ -15,6 +15,7 @@ import { UPLOAD_MAX_BYTES, isRetryable } from "./limits.js";
 
 const PAGE = 100; // the server's history page limit: a full page means "there may be more"
 const FIRST_PAGE = 50;
+const UNREAD_CONTEXT = 5; // read messages shown above the first unread one
 const TYPING_SEND_EVERY_MS = 3000;
 const TYPING_SHOWN_MS = 5000;
 const RECALLED = 3;
@@ -50,7 +51,7 @@ export class Chat {
     this.onNotice = null; // set by main.js: tells the user something happened elsewhere
     this.leaving = null; // the group we are leaving right now
     this.removedHere = new Set(); // "conversation:user" removals made from this page
-    document.addEventListener("visibilitychange", () => this.markOpenRead());
+    this.seenUpTo = new Map(); // conversation id → highest seq the user has had on screen
   }
 
   // --- lifecycle --------------------------------------------------------------------------
@@ -190,16 +191,24 @@ export class Chat {
     }
     if (!view.loaded) {
       try {
-        this.mergeMessages(id, await this.history(id, { limit: FIRST_PAGE }));
-        view.loaded = true;
-        // Pushes that came during the load may sit above a hole; close it.
-        if (view.contiguousMax() < view.maxSeq) this.fillAfter(id);
+        // Unread messages beyond the newest page: start at the first unread one (with a few
+        // read ones for context) and fetch forward from there, so it opens where reading stopped.
+        const unreadFrom = conversation.unread_count ? conversation.last_read_seq + 1 : conversation.last_seq + 1;
+        if (conversation.last_seq - unreadFrom >= FIRST_PAGE - UNREAD_CONTEXT) {
+          this.mergeMessages(id, await this.history(id, { after: Math.max(0, unreadFrom - 1 - UNREAD_CONTEXT), limit: PAGE }));
+          view.loaded = true;
+          this.fillAfter(id).catch(() => {});
+        } else {
+          this.mergeMessages(id, await this.history(id, { limit: FIRST_PAGE }));
+          view.loaded = true;
+          // Pushes that came during the load may sit above a hole; close it.
+          if (view.contiguousMax() < view.maxSeq) this.fillAfter(id).catch(() => {});
+        }
       } catch (error) {
         console.warn("history failed", error);
       }
       this.store.changed("messages", id);
     }
-    this.markOpenRead();
   }
 
   closeConversation() {
@@ -443,7 +452,7 @@ export class Chat {
         if (!entry) break;
         // Mark what we are answering as read first: a send moves our marker on the server
         // too, but the peer is only told (message.read, ✓✓) by an explicit mark_read.
-        await this.markRead(entry.conversation_id);
+        await this.markRead(entry.conversation_id, this.store.conversations.get(entry.conversation_id)?.last_seq ?? 0);
         entry.state = "sending";
         this.store.changed("messages", entry.conversation_id);
         try {
@@ -556,24 +565,34 @@ export class Chat {
     return this.store.openId === id && document.visibilityState === "visible";
   }
 
-  markOpenRead() {
-    clearTimeout(this.markReadTimer);
-    this.markReadTimer = setTimeout(() => this.markRead(this.store.openId), 150);
+  /** The user has had the open conversation's messages up to `seq` on screen (the UI watches
+   * which ones are): they are read, and not before. */
+  seen(id, seq) {
+    if (seq > (this.seenUpTo.get(id) ?? 0)) this.seenUpTo.set(id, seq);
+    this.markOpenRead();
   }
 
-  async markRead(id) {
+  /** Moves the read marker of the open conversation to what was seen, a moment later so that
+   * scrolling through a page costs one request. */
+  markOpenRead() {
+    clearTimeout(this.markReadTimer);
+    this.markReadTimer = setTimeout(() => {
+      const id = this.store.openId;
+      this.markRead(id, this.seenUpTo.get(id) ?? 0);
+    }, 150);
+  }
+
+  async markRead(id, seq) {
     if (id === null || !this.isWatching(id) || !this.socket.isOpen) return;
     const conversation = this.store.conversations.get(id);
-    if (!conversation) return;
-    const seq = conversation.last_seq;
-    if (seq <= conversation.last_read_seq && !conversation.unread_count) return;
+    if (!conversation || seq <= conversation.last_read_seq) return;
     try {
       const marker = await this.socket.request("mark_read", { conversation_id: id, seq });
       conversation.last_read_seq = Math.max(conversation.last_read_seq, marker.last_read_seq);
       conversation.unread_count = marker.unread_count;
       this.store.changed("conversations");
     } catch {
-      // retried on the next message, reconnect or visibility change
+      // retried on the next message seen or the next reconnect
     }
   }
 
@@ -619,7 +638,6 @@ export class Chat {
         conversation.unread_count = (conversation.unread_count || 0) + 1;
         this.store.changed("conversations");
       }
-      if (this.isWatching(id)) this.markOpenRead();
     },
 
     "message.read"({ conversation_id: id, user_id: userId, last_read_seq: seq }) {

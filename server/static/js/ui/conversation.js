@@ -28,6 +28,8 @@ export function setupConversation(chat, store, api) {
 
   let shownId = null; // the conversation currently drawn
   let stickToBottom = true; // the user is reading the newest messages
+  let unreadAfter = null; // the read marker when the conversation was opened: "New messages" goes below it
+  let scrollToUnread = false; // the first drawing after the history arrives starts at that line
   let attachment = null; // {file, previewUrl} waiting for Send
   const drafts = new Map(); // conversation id → unsent text, kept while switching
 
@@ -42,6 +44,11 @@ export function setupConversation(chat, store, api) {
       if (shownId !== null) drafts.set(shownId, input.value);
       shownId = id;
       itemsEl.replaceChildren();
+      readingWatch.disconnect();
+      onScreen.clear();
+      const conversation = store.conversations.get(id);
+      unreadAfter = conversation?.unread_count ? conversation.last_read_seq : null;
+      scrollToUnread = unreadAfter !== null;
       clearAttachment();
       input.value = id !== null ? drafts.get(id) || "" : "";
       composerChanged();
@@ -89,8 +96,13 @@ export function setupConversation(chat, store, api) {
     const noticesUpTo = (seq) => {
       for (; next < notices.length && notices[next].afterSeq < seq; next += 1) items.push({ key: `n${next}`, notice: notices[next] });
     };
+    let divided = unreadAfter === null;
     for (const message of view ? view.sorted() : []) {
       noticesUpTo(message.seq);
+      if (!divided && message.seq > unreadAfter && message.sender_id !== store.me.id && message.status !== RECALLED) {
+        items.push({ key: "unread", divider: true });
+        divided = true;
+      }
       items.push({ key: `s${message.seq}`, message });
     }
     noticesUpTo(Infinity);
@@ -122,11 +134,19 @@ export function setupConversation(chat, store, api) {
       previous = item;
     }
     itemsEl.replaceChildren(...wanted);
+    watchReading(existing, wanted);
 
     olderStatus.textContent = !view?.loaded ? "Loading…" : view.hasOlder ? (view.loadingOlder ? "Loading older messages…" : "") : items.length ? "This is the beginning of the conversation." : "No messages yet. Say hello!";
 
     const newFirst = itemsEl.firstElementChild?.dataset.key;
-    if (oldFirst && newFirst !== oldFirst && existing.has(oldFirst)) {
+    const divider = itemsEl.querySelector("[data-key=unread]");
+    if (scrollToUnread && view?.loaded) {
+      // Opened with unread messages: start at the first of them, not at the bottom.
+      scrollToUnread = false;
+      if (divider) messagesEl.scrollTop += divider.getBoundingClientRect().top - messagesEl.getBoundingClientRect().top - 8;
+      else messagesEl.scrollTop = messagesEl.scrollHeight;
+      stickToBottom = messagesEl.scrollHeight - messagesEl.scrollTop - messagesEl.clientHeight < NEAR_BOTTOM_PX;
+    } else if (oldFirst && newFirst !== oldFirst && existing.has(oldFirst)) {
       // Older messages went in above: keep what the user was looking at in place.
       messagesEl.scrollTop = oldTop + (messagesEl.scrollHeight - oldHeight);
     } else if (stickToBottom) {
@@ -140,6 +160,7 @@ export function setupConversation(chat, store, api) {
   function describe(item, previous, conversation) {
     const me = store.me.id;
     if (item.notice) return { version: `n|${noticeText(item.notice, conversation)}` };
+    if (item.divider) return { version: "d" };
     if (item.entry) {
       const e = item.entry;
       return { mine: true, version: `p|${e.state}|${e.error}|${e.msg_type}|${Math.round((e.progress ?? 0) * 100)}` };
@@ -163,6 +184,7 @@ export function setupConversation(chat, store, api) {
   }
 
   function drawItem(item, shape, conversation) {
+    if (item.divider) return h("li", { class: "unread-divider", "data-testid": "unread-divider", "data-key": item.key, "data-version": shape.version }, h("span", {}, "New messages"));
     if (item.notice) return h("li", { class: "notice", "data-testid": "notice", "data-key": item.key, "data-version": shape.version }, noticeText(item.notice, conversation));
     return item.entry ? drawPending(item, item.entry) : drawMessage(item, item.message, shape, conversation);
   }
@@ -341,8 +363,43 @@ export function setupConversation(chat, store, api) {
   messagesEl.addEventListener("scroll", () => {
     stickToBottom = messagesEl.scrollHeight - messagesEl.scrollTop - messagesEl.clientHeight < NEAR_BOTTOM_PX;
     if (messagesEl.scrollTop < NEAR_TOP_PX) loadOlder();
-    if (stickToBottom) chat.markOpenRead();
   });
+
+  // --- reading: a message is read once it has been on screen, not when the chat opens --------
+
+  const onScreen = new Set(); // seqs of the drawn messages now mostly visible
+  const readingWatch = new IntersectionObserver(
+    (changes) => {
+      for (const change of changes) {
+        const seq = Number(change.target.dataset.seq);
+        if (change.isIntersecting) onScreen.add(seq);
+        else onScreen.delete(seq);
+      }
+      reportSeen();
+    },
+    { root: messagesEl, threshold: 0.6 },
+  );
+
+  /** Watches the message elements just drawn, and stops watching the ones replaced. */
+  function watchReading(before, now) {
+    const drawnBefore = new Set(before.values());
+    const drawnNow = new Set(now);
+    for (const el of drawnBefore) {
+      if (drawnNow.has(el) || !el.dataset.seq) continue;
+      readingWatch.unobserve(el);
+      onScreen.delete(Number(el.dataset.seq));
+    }
+    for (const el of drawnNow) {
+      if (!drawnBefore.has(el) && el.dataset.seq) readingWatch.observe(el);
+    }
+  }
+
+  function reportSeen() {
+    if (shownId === null || !onScreen.size || document.visibilityState !== "visible") return;
+    chat.seen(shownId, Math.max(...onScreen));
+  }
+  // A hidden tab reads nothing; what is on screen counts when it is shown again.
+  document.addEventListener("visibilitychange", reportSeen);
 
   async function loadOlder() {
     const id = shownId;
