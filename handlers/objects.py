@@ -10,6 +10,8 @@ from storage.tables import CONVERSATION_DIRECT, MSG_TEXT, STATUS_RECALLED
 
 # PROTOCOL §2: how much of a quoted text a reply carries.
 QUOTE_PREVIEW_CHARS = 100
+# PROTOCOL §2: how many of the users who reacted with an emoji a ReactionVO names.
+REACTION_USERS_SHOWN = 10
 
 def user_vo(row: Any, online: bool) -> dict:
     return {"id": row.id, "username": row.username, "nickname": row.nickname, "avatar": row.avatar, "online": online}
@@ -21,9 +23,10 @@ def me_vo(row: Any, online: bool) -> dict:
     return vo
 
 
-def message_vo(row: Any, quoted: Any = None) -> dict:
+def message_vo(row: Any, quoted: Any = None, reactions: list[dict] | None = None) -> dict:
     """`row` is a storage Row or the dict `storage.messages.append_message` returns; `quoted`
-    is the row of the message it replies to (a dict row may carry its `reply_to` instead)."""
+    is the row of the message it replies to (a dict row may carry its `reply_to` instead);
+    `reactions` its ReactionVOs (none: a message just sent has none)."""
     get = row.get if isinstance(row, dict) else row._mapping.get
     status = get("status")
     edited_at = get("edited_at")
@@ -42,7 +45,16 @@ def message_vo(row: Any, quoted: Any = None) -> dict:
         "edited_at": to_millis(edited_at) if edited_at is not None else None,
         "change_seq": get("change_seq") or 0,
         "reply_to": quote_vo(quoted) if quoted is not None else get("reply_to"),
+        "reactions": [] if status == STATUS_RECALLED or reactions is None else reactions,
     }
+
+
+def reaction_vos(summaries: list[Any], *, for_viewer: bool) -> list[dict]:
+    """ReactionVOs of `storage.reactions.ReactionSummary`s. `me` is the viewer's own and so
+    only in answers to one caller: a push is serialized once for all its recipients."""
+    if for_viewer:
+        return [{"emoji": s.emoji, "count": s.count, "user_ids": s.user_ids, "me": s.mine} for s in summaries]
+    return [{"emoji": s.emoji, "count": s.count, "user_ids": s.user_ids} for s in summaries]
 
 
 def quote_vo(row: Any) -> dict:

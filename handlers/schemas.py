@@ -3,7 +3,7 @@ refused (422) so that a misspelt field never silently does nothing."""
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
-from handlers.fields import client_msg_id_field, content_field, id_field, msg_type_field, reply_to_field, seq_field
+from handlers.fields import client_msg_id_field, content_field, emoji_field, id_field, msg_type_field, reply_to_field, seq_field
 
 # Published as a JSON Schema pattern (ECMA-262), so no Python-only syntax such as \Z (which ECMA
 # reads as a literal "Z"). Python's `$` also matches before a final newline; `(?!\n)` refuses that
@@ -125,6 +125,12 @@ class EditMessageSchema(StrictSchema):
     """PATCH /api/messages/{id}: the new content of a text message."""
 
     content = content_field()
+
+
+class ReactionSchema(StrictSchema):
+    """The emoji of a reaction (REST: the last path segment of /api/messages/{id}/reactions/{emoji})."""
+
+    emoji = emoji_field(required=True)
 
 
 class MarkReadSchema(StrictSchema):

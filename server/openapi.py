@@ -62,6 +62,13 @@ class QuoteVO(Schema):
     preview = fields.String(metadata={"description": "the first 100 characters of a text, a file's name"})
 
 
+class ReactionVO(Schema):
+    emoji = fields.String()
+    count = fields.Integer(metadata={"description": "how many users reacted with it"})
+    user_ids = fields.List(fields.Integer(), metadata={"description": "the first 10 of them, in the order they reacted"})
+    me = fields.Boolean(metadata={"description": "whether the caller reacted with it; only in history pages and reaction answers"})
+
+
 class MessageVO(Schema):
     id = fields.Integer()
     conversation_id = fields.Integer()
@@ -76,6 +83,7 @@ class MessageVO(Schema):
     edited_at = fields.Integer(allow_none=True, metadata={"description": "when the content was last edited; null if never"})
     change_seq = fields.Integer(metadata={"description": "the conversation's change seq of the latest edit or recall; 0 if none"})
     reply_to = fields.Nested(QuoteVO, allow_none=True, metadata={"description": "the message this one replies to, as it is now"})
+    reactions = fields.List(fields.Nested(ReactionVO), metadata={"description": "emoji in the order first used; none once recalled"})
 
 
 class MessageVersionVO(Schema):
@@ -149,11 +157,15 @@ def build_spec(app: web.Application) -> dict:
     return spec.to_dict()
 
 
+# Path parameters that are not ids.
+PATH_PARAMETERS = {"emoji": {"type": "string", "description": "one emoji, percent-encoded"}}
+
+
 def _operation(doc: ApiDoc, view, path: str) -> dict:
     operation: dict = {"summary": doc.summary, "responses": {}}
     if not getattr(view, "is_public", False):
         operation["security"] = [{"bearer": []}]
-    parameters = [{"in": "path", "name": name, "required": True, "schema": {"type": "integer"}} for name in _path_names(path)]
+    parameters = [{"in": "path", "name": name, "required": True, "schema": PATH_PARAMETERS.get(name, {"type": "integer"})} for name in _path_names(path)]
     if doc.query is not None:
         parameters.append({"in": "query", "schema": doc.query})
     if parameters:

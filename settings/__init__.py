@@ -38,6 +38,7 @@ class Settings:
     ws_heartbeat_seconds: float
     recall_window_seconds: int
     edit_window_seconds: int
+    message_max_reactions: int
     history_max_limit: int
     upload_max_bytes: int
     group_max_members: int
@@ -116,6 +117,7 @@ _VALIDATORS = [
             "ws_send_queue_max",
             "recall_window_seconds",
             "edit_window_seconds",
+            "message_max_reactions",
             "history_max_limit",
             "upload_max_bytes",
             "group_max_members",

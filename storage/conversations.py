@@ -20,6 +20,7 @@ from storage.tables import (
     conversations,
     message_changes,
     message_edits,
+    message_reactions,
     messages,
 )
 
@@ -111,6 +112,7 @@ async def delete_conversation(conn: AsyncConnection, conversation_id: int) -> No
     in_conversation = select(messages.c.id).where(messages.c.conversation_id == conversation_id)
     await conn.execute(delete(message_edits).where(message_edits.c.message_id.in_(in_conversation)))
     await conn.execute(delete(message_changes).where(message_changes.c.conversation_id == conversation_id))
+    await conn.execute(delete(message_reactions).where(message_reactions.c.conversation_id == conversation_id))
     await conn.execute(delete(messages).where(messages.c.conversation_id == conversation_id))
     await conn.execute(delete(members).where(members.c.conversation_id == conversation_id))
     await conn.execute(delete(conversations).where(conversations.c.id == conversation_id))

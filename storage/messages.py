@@ -161,6 +161,11 @@ async def record_change(conn: AsyncConnection, conversation_id: int, message_id:
     return change_seq
 
 
+async def set_change_seq(conn: AsyncConnection, message_id: int, change_seq: int) -> None:
+    """Record a change that leaves the message's own columns as they are (a reaction)."""
+    await conn.execute(update(messages).where(messages.c.id == message_id).values(change_seq=change_seq))
+
+
 async def edit_content(conn: AsyncConnection, message: Row, content: str, change_seq: int, now: datetime) -> None:
     """Keep the current content as a version and put `content` in its place."""
     version = await conn.scalar(select(func.count()).select_from(message_edits).where(message_edits.c.message_id == message.id))

@@ -202,6 +202,21 @@ message_changes = Table(
     **MYSQL_TABLE_OPTIONS,
 )
 
+# An emoji reaction: one per user per emoji per message. The emoji compares byte for byte:
+# utf8mb4_unicode_ci gives most emoji the same weight, so "👍" would equal "🎉".
+message_reactions = Table(
+    "message_reactions",
+    metadata,
+    Column("message_id", Id, ForeignKey("messages.id", ondelete="CASCADE"), primary_key=True),
+    Column("emoji", String(64).with_variant(mysql.VARCHAR(64, collation="utf8mb4_bin"), "mysql", "mariadb"), primary_key=True),
+    Column("user_id", Id, ForeignKey("users.id"), primary_key=True),
+    # Deleting a conversation deletes its reactions in one statement, without a join.
+    Column("conversation_id", Id, ForeignKey("conversations.id", ondelete="CASCADE"), nullable=False),
+    Column("created_at", Millis, nullable=False),
+    Index(None, "conversation_id"),
+    **MYSQL_TABLE_OPTIONS,
+)
+
 files = Table(
     "files",
     metadata,

@@ -18,6 +18,7 @@ EVENTS = (
     "message.read",
     "message.recalled",
     "message.edited",
+    "message.reaction",
     "typing",
     "conversation.created",
     "conversation.updated",
@@ -203,6 +204,43 @@ async def test_edits_of_messages_in_a_conversation_one_is_not_in_answer_as_for_n
         assert await pushed(watcher) == []
 
 
+@pytest.mark.parametrize("prober_name", ["dave", "carol", "erin"])
+async def test_reactions_to_messages_in_a_conversation_one_is_not_in_answer_as_for_no_message(world, prober_name):
+    """Adding and removing a reaction name a message: 404 "no such message", on both
+    transports, for a message the prober may once have seen or even reacted to."""
+    alice, bob, gid = world["alice"], world["bob"], world["gid"]
+    prober = world[prober_name]
+    target_ids = [world["own"]["alice"]["id"], world["own"]["bob"]["id"]]
+    if prober_name != "dave":
+        target_ids.append(world["own"][prober_name]["id"])
+    watchers = [await online(alice), await online(bob)]
+    socket = await online(prober)
+
+    for message_id in [MISSING, *target_ids]:
+        for method in ("PUT", "DELETE"):
+            assert await rest_answer(prober, method, "/api/messages/{id}/reactions/%F0%9F%91%8D", None, message_id) == NO_SUCH_MESSAGE
+        for type_ in ("add_reaction", "remove_reaction"):
+            assert await socket_answer(socket, type_, {"message_id": "{id}", "emoji": "👍"}, message_id) == NO_SUCH_MESSAGE
+
+    history = await bob.ok("GET", f"/api/conversations/{gid}/messages")
+    assert all(m["reactions"] == [] for m in history)
+    assert (await bob.ok("GET", f"/api/conversations/{gid}"))["last_change_seq"] == 0
+    for watcher in watchers:
+        assert await pushed(watcher) == []
+
+
+async def test_an_ex_member_keeps_no_hold_on_its_reactions(world):
+    """A reaction made while a member cannot be taken back once out; it stays, as its messages do."""
+    alice, bob, gid = world["alice"], world["bob"], world["gid"]
+    target = world["own"]["alice"]["id"]
+    await bob.ok("PUT", f"/api/messages/{target}/reactions/%F0%9F%91%8D")
+    await alice.ok("DELETE", f"/api/conversations/{gid}/members/{bob.id}")
+    status, body = await bob.call("DELETE", f"/api/messages/{target}/reactions/%F0%9F%91%8D")
+    assert (status, body["message"]) == (404, "no such message")
+    history = await alice.ok("GET", f"/api/conversations/{gid}/messages")
+    assert [m["reactions"] for m in history if m["id"] == target] == [[{"emoji": "👍", "count": 1, "user_ids": [bob.id], "me": False}]]
+
+
 async def test_members_are_let_through_the_same_check(world):
     """The control: the same probes by a member and by the owner are not refused as outsiders."""
     alice, bob, gid = world["alice"], world["bob"], world["gid"]
@@ -237,5 +275,7 @@ async def test_every_route_and_handler_goes_through_the_one_membership_check(wor
     for type_, data in SOCKET_PROBES:
         assert await socket_answer(socket, type_, data, gid) == NO_SUCH_CONVERSATION, type_
     assert await socket_answer(socket, "recall", {"message_id": "{id}"}, world["own"]["alice"]["id"]) == NO_SUCH_MESSAGE
+    reaction = {"message_id": "{id}", "emoji": "👍"}
+    assert await socket_answer(socket, "add_reaction", reaction, world["own"]["bob"]["id"]) == NO_SUCH_MESSAGE
     monkeypatch.undo()
     assert (await alice.ok("GET", f"/api/conversations/{gid}"))["name"] == "team"

@@ -45,6 +45,8 @@ CONTRACT_ROUTES = {
     ("GET", "/api/openapi.json"),
     ("PATCH", "/api/messages/{id}"),
     ("GET", "/api/conversations/{id}/messages/{message_id}/edits"),
+    ("PUT", "/api/messages/{id}/reactions/{emoji}"),
+    ("DELETE", "/api/messages/{id}/reactions/{emoji}"),
 }
 NOT_DOCUMENTED = {"/ws", "/api/openapi.json"}
 FOUNDATION_ROUTES = {route for route in CONTRACT_ROUTES if route[1].startswith(("/api/auth", "/api/users", "/healthz", "/readyz"))}

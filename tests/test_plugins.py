@@ -54,7 +54,7 @@ def builtin_points():
 
 def test_the_example_plugin_is_found_through_its_entry_points(plugin_settings):
     registry = registry_from_settings(plugin_settings)
-    assert registry.types()["add_reaction"] == EXAMPLE_DIST
+    assert registry.types()["pins.pin"] == EXAMPLE_DIST
     assert registry.types()["send_message"] == "hubbub"
     assert [(hook.name, hook.origin) for hook in load_hooks(plugin_settings)] == [("profanity", EXAMPLE_DIST)]
     # The module came from the installed distribution, not from the source tree.
@@ -63,18 +63,18 @@ def test_the_example_plugin_is_found_through_its_entry_points(plugin_settings):
 
 def test_autoload_off_loads_built_ins_and_only_named_plugins(plugin_settings):
     off = plugin_settings.replace(plugins_autoload=False)
-    assert "add_reaction" not in registry_from_settings(off).types()
+    assert "pins.pin" not in registry_from_settings(off).types()
     assert load_hooks(off) == []
-    named = off.replace(plugins_enabled=("add_reaction",))
-    assert "add_reaction" in registry_from_settings(named).types()
+    named = off.replace(plugins_enabled=("pins.pin",))
+    assert "pins.pin" in registry_from_settings(named).types()
     assert load_hooks(named) == []
     assert [hook.name for hook in load_hooks(off.replace(plugins_enabled=("profanity",)))] == ["profanity"]
 
 
 def test_disabled_types_and_hooks_are_not_loaded(plugin_settings):
-    settings = plugin_settings.replace(handlers_disabled=("add_reaction", "typing"), hooks_disabled=("profanity",))
+    settings = plugin_settings.replace(handlers_disabled=("pins.pin", "typing"), hooks_disabled=("profanity",))
     types = registry_from_settings(settings).types()
-    assert "add_reaction" not in types and "typing" not in types and "ping" in types
+    assert "pins.pin" not in types and "typing" not in types and "ping" in types
     assert load_hooks(settings) == []
 
 
@@ -239,31 +239,41 @@ async def test_hooks_do_not_see_sends_the_sender_may_not_make(aiohttp_client, se
 # --- the example plugin end to end ----------------------------------------------------------
 
 
-async def test_add_reaction_end_to_end(plugin_client, engine):
+async def test_pins_end_to_end(plugin_client, engine):
     factory = UserFactory(plugin_client)
     alice, bob, carol = await factory.make("alice"), await factory.make("bob"), await factory.make("carol")
     async with engine.connect() as conn:
-        assert "plugin_reactions" in await conn.run_sync(lambda sync: inspect(sync).get_table_names())
+        assert "plugin_pins" in await conn.run_sync(lambda sync: inspect(sync).get_table_names())
     a, b, c = await alice.connect(), await bob.connect(), await carol.connect()
-    message = (await a.request("send_message", {"receiver_id": bob.id, "content": "react to me"}))["data"]
-    reply = await b.request("add_reaction", {"message_id": message["id"], "emoji": "👍"})
-    assert reply["code"] == 200 and reply["data"] == {"message_id": message["id"], "reactions": {"👍": 1}}
-    expected = {"conversation_id": message["conversation_id"], "message_id": message["id"], "user_id": bob.id, "emoji": "👍"}
-    assert (await a.event("reaction.added"))["data"] == expected
-    assert (await b.event("reaction.added"))["data"] == expected
-    await c.no_event("reaction.added")
-    twice = await a.request("add_reaction", {"message_id": message["id"], "emoji": "👍"})
-    assert twice["data"]["reactions"] == {"👍": 2}
-    assert (await c.request("add_reaction", {"message_id": message["id"], "emoji": "👍"}))["code"] == 404
-    assert (await b.request("add_reaction", {"message_id": message["id"], "emoji": ""}))["code"] == 422
-    await a.request("recall", {"message_id": message["id"]})
-    assert (await b.request("add_reaction", {"message_id": message["id"], "emoji": "🎉"}))["code"] == 403
+    first = (await a.request("send_message", {"receiver_id": bob.id, "content": "pin me"}))["data"]
+    second = (await a.request("send_message", {"receiver_id": bob.id, "content": "me too"}))["data"]
+    conversation_id = first["conversation_id"]
+    reply = await b.request("pins.pin", {"message_id": second["id"]})
+    assert reply["code"] == 200 and reply["data"] == {"conversation_id": conversation_id, "pinned": [second["id"]]}
+    expected = {"conversation_id": conversation_id, "message_id": second["id"], "pinned": True, "user_id": bob.id}
+    assert (await a.event("pins.changed"))["data"] == expected
+    await b.no_event("pins.changed")
+    await c.no_event("pins.changed")
+    assert (await a.request("pins.pin", {"message_id": first["id"]}))["data"]["pinned"] == [first["id"], second["id"]]
+    # Pinning again is a retry: the same answer, nobody told.
+    again = await a.request("pins.pin", {"message_id": first["id"]})
+    assert again["data"]["pinned"] == [first["id"], second["id"]]
+    assert (await b.event("pins.changed"))["data"]["message_id"] == first["id"]
+    await b.no_event("pins.changed")
+    unpinned = await b.request("pins.pin", {"message_id": second["id"], "pinned": False})
+    assert unpinned["data"]["pinned"] == [first["id"]]
+    assert (await c.request("pins.pin", {"message_id": first["id"]}))["code"] == 404
+    assert (await b.request("pins.pin", {"message_id": "x"}))["code"] == 422
+    await a.request("recall", {"message_id": second["id"]})
+    assert (await b.request("pins.pin", {"message_id": second["id"]}))["code"] == 403
+    # The built-in reactions are there beside the plugin.
+    assert (await b.request("add_reaction", {"message_id": first["id"], "emoji": "👍"}))["code"] == 200
 
 
 async def test_the_startup_log_lists_every_type_and_hook_with_its_origin(aiohttp_client, plugin_settings, engine, caplog):
     with caplog.at_level(logging.INFO, logger="server.app"):
         await aiohttp_client(create_app(plugin_settings))
     lines = {record.getMessage() for record in caplog.records if record.name == "server.app"}
-    assert f"socket frame type add_reaction from {EXAMPLE_DIST}" in lines
+    assert f"socket frame type pins.pin from {EXAMPLE_DIST}" in lines
     assert "socket frame type send_message from hubbub" in lines
     assert f"message hook profanity from {EXAMPLE_DIST}" in lines

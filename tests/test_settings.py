@@ -22,6 +22,7 @@ CONTRACT_DEFAULTS = {
     "ws_send_queue_max": 1000,
     "recall_window_seconds": 120,
     "edit_window_seconds": 900,
+    "message_max_reactions": 20,
     "history_max_limit": 100,
     "upload_max_bytes": 20 * 1024 * 1024,
     "jwt_ttl_seconds": 86400,

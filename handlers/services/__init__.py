@@ -10,6 +10,7 @@ from handlers.services.auth import AuthService
 from handlers.services.conversations import ConversationService
 from handlers.services.files import FileService
 from handlers.services.messaging import MessagingService
+from handlers.services.reactions import ReactionService
 from handlers.services.users import UserService
 from settings import Settings
 from storage.blobs import BlobStore
@@ -21,6 +22,7 @@ class Services:
     users: UserService
     conversations: ConversationService
     messaging: MessagingService
+    reactions: ReactionService
     files: FileService
 
     @classmethod
@@ -31,5 +33,6 @@ class Services:
             users=UserService(db, pusher),
             conversations=conversations,
             messaging=MessagingService(db, settings, pusher, conversations, hooks),
+            reactions=ReactionService(db, settings, pusher),
             files=FileService(db, settings, blobs),
         )

@@ -1,21 +1,32 @@
-"""MessageVOs of stored rows with what they quote: the quoted messages are read in one query
-per call, as they are now (an edit or a recall of the quoted message shows in the reply)."""
+"""MessageVOs of stored rows with what they quote and their reactions: both are read in one
+query each per call, however many rows, as they are now (an edit or a recall of the quoted
+message shows in the reply)."""
 
 from typing import Any
 
 from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from handlers.objects import message_vo
+from handlers.objects import REACTION_USERS_SHOWN, message_vo, reaction_vos
 from storage import messages as message_store
+from storage import reactions as reaction_store
+from storage.tables import STATUS_RECALLED
 
 
-async def message_vos(conn: AsyncConnection, rows: list[Row]) -> list[dict]:
+async def message_vos(conn: AsyncConnection, rows: list[Row], viewer_id: int | None = None) -> list[dict]:
+    """`viewer_id`: the one caller the answer is for, whose own reactions are marked (`me`)."""
     quoted = await message_store.get_messages(conn, {row.reply_to_id for row in rows if row.reply_to_id is not None})
-    return [message_vo(row, quoted.get(row.reply_to_id)) for row in rows]
+    reacted = await reaction_store.summaries(
+        conn, {row.id for row in rows if row.status != STATUS_RECALLED}, shown=REACTION_USERS_SHOWN, viewer_id=viewer_id
+    )
+    mine = viewer_id is not None
+    return [message_vo(row, quoted.get(row.reply_to_id), reaction_vos(reacted.get(row.id, ()), for_viewer=mine)) for row in rows]
 
 
-async def message_view(conn: AsyncConnection, row: Row, **changes: Any) -> dict:
+async def message_view(conn: AsyncConnection, row: Row, *, viewer_id: int | None = None, **changes: Any) -> dict:
     """The MessageVO of `row` with `changes` made to it (a change just written)."""
     quoted = await message_store.get_message(conn, row.reply_to_id) if row.reply_to_id is not None else None
-    return message_vo({**row._mapping, **changes} if changes else row, quoted)
+    status = changes.get("status", row.status)
+    reacted = await reaction_store.summaries(conn, {row.id}, shown=REACTION_USERS_SHOWN, viewer_id=viewer_id) if status != STATUS_RECALLED else {}
+    reactions = reaction_vos(reacted.get(row.id, ()), for_viewer=viewer_id is not None)
+    return message_vo({**row._mapping, **changes} if changes else row, quoted, reactions)

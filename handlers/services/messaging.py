@@ -17,6 +17,7 @@ from handlers.services.message_writer import DuplicateClientId, MessageWriter
 from settings import Settings
 from storage import conversations as conversation_store
 from storage import messages as message_store
+from storage import reactions as reaction_store
 from storage.clock import to_millis, utc_now
 from storage.messages import NewMessage
 from storage.tables import CONVERSATION_DIRECT, MSG_TEXT, STATUS_RECALLED
@@ -137,6 +138,7 @@ class MessagingService:
                 raise Forbidden(f"the recall window of {window} seconds is over")
             change_seq = await message_store.record_change(conn, message.conversation_id, message_id)
             await message_store.mark_recalled(conn, message_id, change_seq)
+            await reaction_store.delete_for_message(conn, message_id)
             audience = await conversation_store.member_ids(conn, message.conversation_id)
             recalled = await message_view(conn, message, status=STATUS_RECALLED, change_seq=change_seq)
         event = {"conversation_id": message.conversation_id, "message_id": message_id, "seq": message.seq, "change_seq": change_seq}
@@ -240,7 +242,7 @@ class MessagingService:
                 rows = await message_store.changed_page(conn, conversation_id, changed_after=changed_after, limit=limit)
             else:
                 rows = await message_store.page(conn, conversation_id, before=before, after=after, limit=limit)
-            return await message_vos(conn, rows)
+            return await message_vos(conn, rows, viewer_id=user_id)
 
 
 def _same_payload(original, content: str, msg_type: int) -> bool:

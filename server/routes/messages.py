@@ -2,7 +2,7 @@
 
 from aiohttp import web
 
-from handlers.schemas import ConversationMessageSchema, DirectMessageSchema, EditMessageSchema, HistoryQuerySchema, MarkReadSchema
+from handlers.schemas import ConversationMessageSchema, DirectMessageSchema, EditMessageSchema, HistoryQuerySchema, MarkReadSchema, ReactionSchema
 from server.envelope import envelope, read_json, read_query
 from server.keys import CLAIMS, SERVICES
 from server.openapi import documented
@@ -60,3 +60,22 @@ async def edit(request: web.Request) -> web.Response:
 async def versions(request: web.Request) -> web.Response:
     service = request.app[SERVICES].messaging
     return envelope(await service.versions(request[CLAIMS].user_id, path_id(request, "id"), path_id(request, "message_id")))
+
+
+def _emoji(request: web.Request) -> str:
+    """The emoji of the path (percent-encoded by the client), validated as a frame's would be."""
+    return ReactionSchema().load({"emoji": request.match_info["emoji"]})["emoji"]
+
+
+@routes.put("/api/messages/{id}/reactions/{emoji}")
+@documented("React to a message with an emoji; again: nothing changes", response="MessageVO", errors=(403, 404, 422))
+async def add_reaction(request: web.Request) -> web.Response:
+    emoji = _emoji(request)
+    return envelope(await request.app[SERVICES].reactions.add(request[CLAIMS].user_id, path_id(request, "id"), emoji))
+
+
+@routes.delete("/api/messages/{id}/reactions/{emoji}")
+@documented("Take one's reaction back; one not there: nothing changes", response="MessageVO", errors=(404, 422))
+async def remove_reaction(request: web.Request) -> web.Response:
+    emoji = _emoji(request)
+    return envelope(await request.app[SERVICES].reactions.remove(request[CLAIMS].user_id, path_id(request, "id"), emoji))

@@ -255,6 +255,7 @@ async def test_garbage_barrage_on_every_route_and_frame_type(farm, session):
         "files.id": str(uploaded["id"]),
         "messages.id": str(sent["id"]),
         "conversations.message_id": str(sent["id"]),
+        "messages.emoji": "%F0%9F%91%8D",  # 👍, percent-encoded as the paths are
     }
     requests = [
         # Logout revokes the token it is sent with: a spare one of the same user goes there.

@@ -1,1 +1,1 @@
-"""An example Hubbub plugin: reactions and a profanity hook."""
+"""An example Hubbub plugin: pinned messages and a profanity hook."""

@@ -1,33 +1,38 @@
 """The plugin's own table and its queries, kept apart from its handler as the server does."""
 
-from sqlalchemy import BigInteger, Column, DateTime, MetaData, PrimaryKeyConstraint, String, Table, func, select
+from sqlalchemy import BigInteger, Column, DateTime, MetaData, PrimaryKeyConstraint, Table, delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 metadata = MetaData()
 
-reactions = Table(
-    "plugin_reactions",
+pins = Table(
+    "plugin_pins",
     metadata,
+    Column("conversation_id", BigInteger, nullable=False),
     Column("message_id", BigInteger, nullable=False),
-    Column("user_id", BigInteger, nullable=False),
-    Column("emoji", String(32), nullable=False),
+    Column("pinned_by", BigInteger, nullable=False),
     Column("created_at", DateTime, nullable=False, server_default=func.current_timestamp()),
-    PrimaryKeyConstraint("message_id", "user_id", "emoji"),
-    mysql_charset="utf8mb4",
+    PrimaryKeyConstraint("conversation_id", "message_id"),
 )
 
 
-async def add(conn: AsyncConnection, message_id: int, user_id: int, emoji: str) -> bool:
-    """True when the reaction is new; the same reaction twice is kept once."""
+async def pin(conn: AsyncConnection, conversation_id: int, message_id: int, user_id: int) -> bool:
+    """True when the message was not pinned yet; a pinned message stays pinned once."""
     try:
         async with conn.begin_nested():
-            await conn.execute(reactions.insert().values(message_id=message_id, user_id=user_id, emoji=emoji))
+            await conn.execute(pins.insert().values(conversation_id=conversation_id, message_id=message_id, pinned_by=user_id))
     except IntegrityError:
         return False
     return True
 
 
-async def counts(conn: AsyncConnection, message_id: int) -> dict[str, int]:
-    query = select(reactions.c.emoji, func.count()).where(reactions.c.message_id == message_id).group_by(reactions.c.emoji)
-    return {emoji: count for emoji, count in await conn.execute(query)}
+async def unpin(conn: AsyncConnection, conversation_id: int, message_id: int) -> bool:
+    result = await conn.execute(delete(pins).where(pins.c.conversation_id == conversation_id, pins.c.message_id == message_id))
+    return result.rowcount > 0
+
+
+async def pinned(conn: AsyncConnection, conversation_id: int) -> list[int]:
+    """The conversation's pinned message ids, oldest message first."""
+    query = select(pins.c.message_id).where(pins.c.conversation_id == conversation_id).order_by(pins.c.message_id)
+    return list(await conn.scalars(query))
