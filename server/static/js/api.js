@@ -95,10 +95,6 @@ export class Api {
     return this.request("GET", `/conversations/${id}`);
   }
 
-  openDirect(peerId) {
-    return this.request("POST", "/conversations", { body: { type: "direct", peer_id: peerId } });
-  }
-
   createGroup(name, memberIds) {
     return this.request("POST", "/conversations", { body: { type: "group", name, member_ids: memberIds } });
   }

@@ -21,6 +21,11 @@ const TYPING_SHOWN_MS = 5000;
 const RECALLED = 3;
 const READ = 2;
 
+// A draft direct chat (see Chat.openDirect) is keyed by the person's id, negated: real
+// conversation ids are positive, so the two can never meet.
+const draftId = (peerId) => -peerId;
+const peerOfDraft = (id) => (id < 0 ? -id : null);
+
 export class Chat {
   constructor(api, store) {
     this.api = api;
@@ -126,7 +131,8 @@ export class Chat {
     // The list brings conversations created meanwhile and the right unread counts.
     await this.refreshConversations();
     for (const [id, view] of [...this.store.views]) {
-      if (!this.store.conversations.has(id) || !view.loaded) continue;
+      const conversation = this.store.conversations.get(id);
+      if (!conversation || conversation.draft || !view.loaded) continue;
       await this.fillAfter(id);
       // Messages already held may have been recalled or read while we were away; those
       // changes sit in the newest page (recalls only happen within minutes of sending).
@@ -143,8 +149,8 @@ export class Chat {
       seen.add(vo.id);
       this.store.upsertConversation(vo);
     }
-    for (const id of [...this.store.conversations.keys()]) {
-      if (!seen.has(id)) this.forgetConversation(id);
+    for (const [id, conversation] of [...this.store.conversations]) {
+      if (!seen.has(id) && !conversation.draft) this.forgetConversation(id);
     }
     this.store.changed("conversations");
   }
@@ -189,7 +195,10 @@ export class Chat {
       view = new ConversationView();
       this.store.views.set(id, view);
     }
-    if (!view.loaded) {
+    if (conversation.draft) {
+      view.loaded = true; // nothing on the server yet
+      this.store.changed("messages", id);
+    } else if (!view.loaded) {
       try {
         // Unread messages beyond the newest page: start at the first unread one (with a few
         // read ones for context) and fetch forward from there, so it opens where reading stopped.
@@ -232,11 +241,30 @@ export class Chat {
     }
   }
 
-  async startDirect(peerId) {
-    const vo = await this.api.openDirect(peerId);
-    this.store.upsertConversation(vo);
+  /** Opens the direct chat with a person: the one that exists, or else a draft that only
+   * this page knows. The server makes the conversation with the first message (send_message
+   * by receiver_id), so looking someone up leaves nothing behind in either person's list. */
+  openDirect(peer) {
+    const existing = [...this.store.conversations.values()].find((c) => c.type === "direct" && !c.draft && c.peer?.id === peer.id);
+    if (existing) return this.openConversation(existing.id);
+    const now = Date.now();
+    const id = draftId(peer.id);
+    this.store.upsertConversation({ id, type: "direct", draft: true, peer, name: null, last_seq: 0, last_read_seq: 0, unread_count: 0, last_message: null, created_at: now, updated_at: now });
+    return this.openConversation(id);
+  }
+
+  /** The draft with a person became the real conversation `realId` (our first message, or the
+   * peer's): what was queued there moves over, and the open chat follows. */
+  async adoptDraft(peerId, realId) {
+    const id = draftId(peerId);
+    for (const entry of this.store.outbox) if (entry.conversation_id === id) entry.conversation_id = realId;
+    this.store.saveOutbox();
+    if (!this.store.conversations.has(id)) return;
+    const wasOpen = this.store.openId === id;
+    this.store.removeConversation(id);
+    if (!this.store.conversations.has(realId)) this.store.upsertConversation(await this.api.getConversation(realId));
     this.store.changed("conversations");
-    await this.openConversation(vo.id);
+    if (wasOpen) this.openConversation(realId);
   }
 
   async createGroup(name, memberIds) {
@@ -456,12 +484,15 @@ export class Chat {
         entry.state = "sending";
         this.store.changed("messages", entry.conversation_id);
         try {
+          // A draft's first message names the person; the server makes the conversation.
+          const peerId = peerOfDraft(entry.conversation_id);
           const message = await this.socket.request("send_message", {
-            conversation_id: entry.conversation_id,
+            ...(peerId ? { receiver_id: peerId } : { conversation_id: entry.conversation_id }),
             content: entry.content,
             msg_type: entry.msg_type,
             client_msg_id: entry.client_msg_id,
           });
+          if (peerId) await this.adoptDraft(peerId, message.conversation_id);
           this.afterOwnMessage(message);
         } catch (error) {
           if (error.code === 0) {
@@ -599,7 +630,7 @@ export class Chat {
   /** Called on every keystroke; tells the others at most every 3 s. */
   typing(id) {
     const now = Date.now();
-    if (now - this.lastTypingSent < TYPING_SEND_EVERY_MS || !this.socket.isOpen) return;
+    if (now - this.lastTypingSent < TYPING_SEND_EVERY_MS || !this.socket.isOpen || peerOfDraft(id)) return;
     this.lastTypingSent = now;
     this.socket.request("typing", { conversation_id: id }).catch(() => {});
   }
@@ -713,6 +744,7 @@ export class Chat {
     "conversation.created"(vo) {
       this.store.upsertConversation(vo);
       this.store.changed("conversations");
+      if (vo.peer) this.adoptDraft(vo.peer.id, vo.id);
     },
 
     "conversation.updated"(vo) {

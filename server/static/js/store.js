@@ -147,7 +147,7 @@ export class Store extends EventTarget {
   /** Latest activity first, as the server orders them. */
   sortedConversations() {
     const activity = (c) => Math.max(c.last_message?.created_at ?? 0, c.updated_at ?? 0, c.created_at ?? 0);
-    return [...this.conversations.values()].sort((a, b) => activity(b) - activity(a) || b.id - a.id);
+    return [...this.conversations.values()].filter((c) => !c.draft).sort((a, b) => activity(b) - activity(a) || b.id - a.id);
   }
 
   totalUnread() {

@@ -59,7 +59,7 @@ export function setupSidebar(chat, store, api, { onLogout, onOpenGroupDialog }) 
           {},
           h(
             "button",
-            { class: "item", "data-testid": "person-item", "data-user-id": user.id, onclick: () => startDirect(user.id) },
+            { class: "item", "data-testid": "person-item", "data-user-id": user.id, onclick: () => openDirect(current) },
             avatar(displayName(current), user.id, current.online),
             h("span", { class: "item-main" }, h("span", { class: "item-name", "data-testid": "person-name" }, displayName(current)), h("span", { class: "item-sub" }, `@${current.username}`)),
           ),
@@ -70,10 +70,10 @@ export function setupSidebar(chat, store, api, { onLogout, onOpenGroupDialog }) 
     show(peopleHint, !users.length);
   }
 
-  async function startDirect(userId) {
+  async function openDirect(user) {
+    selectTab("chats");
     try {
-      await chat.startDirect(userId);
-      selectTab("chats");
+      await chat.openDirect(user);
     } catch (error) {
       toast(`Could not open the chat: ${error.message}`);
     }

@@ -1,0 +1,77 @@
+"""Looking someone up under People opens a draft chat that exists only on that page: the
+direct conversation is made by the first message, whoever writes it."""
+
+from __future__ import annotations
+
+from tests.browser_kit import (  # the fixtures among these are found by pytest here
+    PASSWORD,
+    PHONE,
+    base_url,
+    browser,
+    conversation,
+    expect,
+    login,
+    message,
+    open_page,
+    pytestmark,
+    rest,
+    send,
+    server,
+    wait_connected,
+)
+
+
+async def open_person(page, username: str) -> None:
+    await page.get_by_test_id("tab-people").click()
+    await page.get_by_test_id("people-search").fill(username)
+    await page.get_by_test_id("person-item").filter(has_text=f"@{username}").click()
+    await expect(page.get_by_test_id("chat-title")).to_have_text(username)
+
+
+async def test_the_first_message_makes_the_direct_chat(browser, base_url, rest):
+    alice = await rest.make("alice", PASSWORD)
+    bob = await rest.make("bob", PASSWORD)
+    carol = await rest.make("carol", PASSWORD)
+    alice_ctx, page, alice_errors = await open_page(browser, base_url, viewport=PHONE)
+    bob_ctx, bob_page, bob_errors = await open_page(browser, base_url)
+    await login(page, "alice")
+    await login(bob_page, "bob")
+    await wait_connected(page)
+    await wait_connected(bob_page)
+
+    # Looking at Bob opens an empty chat, and nobody's list changes.
+    await open_person(page, "bob")
+    await expect(page.get_by_test_id("older-status")).to_have_text("No messages yet. Say hello!")
+    await expect(page.get_by_test_id("chat-subtitle")).to_have_text("online")
+    assert await alice.ok("GET", "/api/conversations") == [] and await bob.ok("GET", "/api/conversations") == []
+    await page.get_by_test_id("back-button").click()
+    await expect(page.get_by_test_id("conversation-item")).to_have_count(0)
+    await expect(bob_page.get_by_test_id("conversation-item")).to_have_count(0)
+
+    # The first message makes it, on both sides, once.
+    await open_person(page, "bob")
+    await send(page, "Hi Bob, first message")
+    await expect(message(page, "Hi Bob, first message").get_by_test_id("receipt")).to_be_visible()
+    await expect(conversation(bob_page, "alice").get_by_test_id("unread-badge")).to_have_text("1")
+    await send(page, "and a second")
+    await conversation(bob_page, "alice").click()
+    await expect(message(bob_page, "and a second")).to_be_visible()
+    conversations = await alice.ok("GET", "/api/conversations")
+    assert len(conversations) == 1 and conversations[0]["last_seq"] == 2
+    assert await page.evaluate("window.hubbub.store.openId") == conversations[0]["id"]
+
+    # Carol writes first while Alice has Carol's draft open: it becomes that conversation.
+    await page.get_by_test_id("back-button").click()
+    await open_person(page, "carol")
+    await carol.ok("POST", "/api/messages", json={"receiver_id": alice.id, "content": "hey alice"})
+    await expect(message(page, "hey alice")).to_be_visible()
+    await send(page, "hey carol")
+    await expect(message(page, "hey carol").get_by_test_id("receipt")).to_be_visible()
+    with_carol = [c for c in await carol.ok("GET", "/api/conversations") if c["type"] == "direct"]
+    assert len(with_carol) == 1 and with_carol[0]["last_seq"] == 2
+    await page.get_by_test_id("back-button").click()
+    await expect(page.get_by_test_id("conversation-item")).to_have_count(2)
+
+    assert alice_errors == [] and bob_errors == [], (alice_errors, bob_errors)
+    await alice_ctx.close()
+    await bob_ctx.close()
