@@ -9,24 +9,14 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import aiohttp
 
+from tests.processes import free_port, hubbub_command
+
 NATS_SERVER = shutil.which("nats-server") or "/usr/sbin/nats-server"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def hubbub_command() -> list[str]:
-    script = shutil.which("hubbub")
-    return [script] if script else [sys.executable, "-m", "server.cli"]
 
 
 class NatsServer:

@@ -15,7 +15,7 @@ import aiohttp
 import pytest
 
 from settings import SettingsError, load_settings
-from tests.chat import ChatUser, Socket, UserFactory, online, take
+from tests.chat import ChatUser, Socket, UserFactory, online
 from tests.cluster import NATS_SERVER, NatsServer, Node, free_port, hubbub_command, node_env
 
 pytestmark = [

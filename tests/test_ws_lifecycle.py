@@ -9,11 +9,9 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -28,6 +26,7 @@ from handlers.services.tokens import issue_token
 from server.app import create_app
 from server.keys import TRACKER
 from storage.tables import messages
+from tests.processes import free_port, hubbub_command
 from tests.chat import Socket, UserFactory
 
 TIMEOUT = 10
@@ -326,17 +325,6 @@ async def test_expired_token_socket_is_closed_1008_by_the_sweeper(make_client, m
 
 
 # --- SIGTERM ------------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def hubbub_command() -> list[str]:
-    script = shutil.which("hubbub")
-    return [script] if script else [sys.executable, "-m", "server.cli"]
 
 
 async def wait_until_serving(session: aiohttp.ClientSession, proc: subprocess.Popen, log: Path) -> None:
