@@ -12,6 +12,7 @@ class AddReactionSchema(ReactionSchema):
 class AddReactionHandler(Handler):
     type = "add_reaction"
     schema = AddReactionSchema
+    reply = "MessageVO"
 
     async def handle(self, ctx: Context, data: dict) -> dict:
         return await ctx.services.reactions.add(ctx.user_id, data["message_id"], data["emoji"], origin=ctx.socket)

@@ -66,6 +66,13 @@ class Context:
 class Handler:
     type: ClassVar[str]
     schema: ClassVar[type[Schema]] = EmptySchema
+    # What the reply's `data` holds, for the AsyncAPI document (/api/asyncapi.json): a schema,
+    # or the name of a contract object ("MessageVO", "[MessageVO]" for a list, "null"); None
+    # leaves it undescribed (any JSON).
+    reply: ClassVar[type[Schema] | str | None] = None
+    # The events the handler pushes that the server does not (handlers.events has the server's):
+    # name → schema of their `data`, for the same document.
+    events: ClassVar[dict[str, type[Schema]]] = {}
     # Tables of the plugin's own, created at startup when missing (PLUGINS.md).
     tables: ClassVar[tuple[Table, ...]] = ()
 

@@ -12,6 +12,7 @@ class EditMessageFrameSchema(EditMessageSchema):
 class EditMessageHandler(Handler):
     type = "edit_message"
     schema = EditMessageFrameSchema
+    reply = "MessageVO"
 
     async def handle(self, ctx: Context, data: dict) -> dict:
         return await ctx.services.messaging.edit(ctx.user_id, data["message_id"], data["content"], origin=ctx.socket)

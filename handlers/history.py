@@ -12,6 +12,7 @@ class HistoryFrameSchema(HistoryQuerySchema):
 class HistoryHandler(Handler):
     type = "history"
     schema = HistoryFrameSchema
+    reply = "[MessageVO]"
 
     async def handle(self, ctx: Context, data: dict) -> list[dict]:
         return await ctx.services.messaging.history(

@@ -12,6 +12,7 @@ class MarkReadFrameSchema(MarkReadSchema):
 class MarkReadHandler(Handler):
     type = "mark_read"
     schema = MarkReadFrameSchema
+    reply = "ReadMarkerVO"
 
     async def handle(self, ctx: Context, data: dict) -> dict:
         return await ctx.services.messaging.mark_read(ctx.user_id, data["conversation_id"], data["seq"], origin=ctx.socket)

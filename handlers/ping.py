@@ -2,11 +2,18 @@
 
 import time
 
+from marshmallow import Schema, fields
+
 from handlers.base import Context, Handler
+
+
+class PingReply(Schema):
+    ts = fields.Integer(required=True, metadata={"description": "the server's time, ms since the epoch"})
 
 
 class PingHandler(Handler):
     type = "ping"
+    reply = PingReply
 
     async def handle(self, ctx: Context, data: dict) -> dict:
         return {"ts": int(time.time() * 1000)}

@@ -12,6 +12,7 @@ class RecallSchema(StrictSchema):
 class RecallHandler(Handler):
     type = "recall"
     schema = RecallSchema
+    reply = "MessageVO"
 
     async def handle(self, ctx: Context, data: dict) -> dict:
         return await ctx.services.messaging.recall(ctx.user_id, data["message_id"])

@@ -12,6 +12,7 @@ class RemoveReactionSchema(ReactionSchema):
 class RemoveReactionHandler(Handler):
     type = "remove_reaction"
     schema = RemoveReactionSchema
+    reply = "MessageVO"
 
     async def handle(self, ctx: Context, data: dict) -> dict:
         return await ctx.services.reactions.remove(ctx.user_id, data["message_id"], data["emoji"], origin=ctx.socket)

@@ -7,6 +7,7 @@ from handlers.schemas import SendMessageSchema
 class SendMessageHandler(Handler):
     type = "send_message"
     schema = SendMessageSchema
+    reply = "MessageVO"
 
     async def handle(self, ctx: Context, data: dict) -> Reply:
         message, created = await ctx.services.messaging.send(ctx.user_id, origin=ctx.socket, **data)

@@ -12,6 +12,7 @@ class TypingSchema(StrictSchema):
 class TypingHandler(Handler):
     type = "typing"
     schema = TypingSchema
+    reply = "null"
 
     async def handle(self, ctx: Context, data: dict) -> None:
         await ctx.services.conversations.typing(ctx.user_id, data["conversation_id"])

@@ -22,7 +22,7 @@ from server.middleware import auth_middleware, error_middleware
 from server.nats_bus import NatsBus
 from server.pipeline import FramePipeline
 from server.readiness import Readiness
-from server.routes import auth, client, conversations, files, messages, meta, metrics, users
+from server.routes import auth, client, conversations, docs, files, messages, meta, metrics, users
 from server.tracker import CLOSE_GOING_AWAY, ConnectionTracker
 from server.websocket import routes as websocket_routes
 from settings import Settings
@@ -49,9 +49,12 @@ def create_app(settings: Settings, registry: HandlerRegistry | None = None, hook
     app[HOOKS] = hooks
     app[TRACKER] = ConnectionTracker()
     app[DELIVERY] = Delivery(app[TRACKER], bus_from_settings(settings), node_timeout_seconds=settings.bus_node_timeout_seconds)
-    for module_routes in (auth.routes, users.routes, conversations.routes, messages.routes, files.routes, meta.routes, metrics.routes, websocket_routes, client.routes):
+    for module_routes in (
+        auth.routes, users.routes, conversations.routes, messages.routes, files.routes, meta.routes, metrics.routes, websocket_routes, client.routes, docs.routes
+    ):
         app.router.add_routes(module_routes)
     client.add_static(app)
+    docs.add_static(app)
     app.cleanup_ctx.append(database)
     app.cleanup_ctx.append(readiness)
     app.cleanup_ctx.append(services)

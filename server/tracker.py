@@ -20,6 +20,7 @@ from typing import Any
 
 from aiohttp import WSCloseCode, web
 
+from handlers.events import PRESENCE
 from handlers.metrics import SOCKET_CLOSES
 from server.json import dumps_bytes
 
@@ -418,7 +419,7 @@ class ConnectionTracker:
             return
         last_seen = None if online else self._last_seen.get(user_id, int(time.time() * 1000))
         push = self.to_users if local_only or self.announce_to is None else self.announce_to
-        push(audience, "presence", {"user_id": user_id, "online": online, "last_seen": last_seen})
+        push(audience, PRESENCE, {"user_id": user_id, "online": online, "last_seen": last_seen})
 
     def begin_shutdown(self) -> None:
         self._shutting_down = True

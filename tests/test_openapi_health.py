@@ -43,12 +43,13 @@ CONTRACT_ROUTES = {
     ("GET", "/healthz"),
     ("GET", "/readyz"),
     ("GET", "/api/openapi.json"),
+    ("GET", "/api/asyncapi.json"),
     ("PATCH", "/api/messages/{id}"),
     ("GET", "/api/conversations/{id}/messages/{message_id}/edits"),
     ("PUT", "/api/messages/{id}/reactions/{emoji}"),
     ("DELETE", "/api/messages/{id}/reactions/{emoji}"),
 }
-NOT_DOCUMENTED = {"/ws", "/api/openapi.json"}
+NOT_DOCUMENTED = {"/ws", "/api/openapi.json", "/api/asyncapi.json"}
 FOUNDATION_ROUTES = {route for route in CONTRACT_ROUTES if route[1].startswith(("/api/auth", "/api/users", "/healthz", "/readyz"))}
 
 

@@ -6,6 +6,7 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from handlers.events import MESSAGE_NEW
 from handlers.push import OrderedPush
 from handlers.services.message_views import message_vos
 from storage import conversations as conversation_store
@@ -36,7 +37,7 @@ class CommittedMessages:
                 audience = [conversation.direct_low_id, conversation.direct_high_id]
             else:
                 audience = await conversation_store.member_ids(conn, conversation_id)
-        return [OrderedPush(conversation_id, vo["seq"], audience, (("message.new", vo),)) for vo in vos]
+        return [OrderedPush(conversation_id, vo["seq"], audience, ((MESSAGE_NEW, vo),)) for vo in vos]
 
     async def last_seqs(self, conversation_ids: list[int]) -> dict[int, int]:
         async with self._db.connect() as conn:

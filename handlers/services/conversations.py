@@ -10,6 +10,7 @@ from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from handlers.errors import Forbidden, NotFound, ValidationFailed
+from handlers.events import CONVERSATION_CREATED, CONVERSATION_DELETED, CONVERSATION_UPDATED, MEMBER_ADDED, MEMBER_REMOVED, TYPING
 from handlers.objects import conversation_vo, direct_peer_id, user_vo
 from handlers.push import Pusher
 from handlers.services.message_views import message_view, message_vos
@@ -129,7 +130,7 @@ class ConversationService:
             conversation, created = await conversation_store.get_or_create_direct(conn, user_id, peer_id)
             views = await self.views(conn, conversation.id)
         if created:
-            self.push_views(views, "conversation.created")
+            self.push_views(views, CONVERSATION_CREATED)
         return views[user_id], created
 
     async def ensure_direct(self, user_id: int, peer_id: int) -> int:
@@ -148,7 +149,7 @@ class ConversationService:
                 raise NotFound("no such user")
             conversation, created = await conversation_store.get_or_create_direct(conn, user_id, peer_id)
             views = await self.views(conn, conversation.id) if created else {}
-        self.push_views(views, "conversation.created")
+        self.push_views(views, CONVERSATION_CREATED)
         return self._remember_direct(pair, conversation.id)
 
     def _remember_direct(self, pair: tuple[int, int], conversation_id: int) -> int:
@@ -168,7 +169,7 @@ class ConversationService:
                 raise ValidationFailed({"member_ids": [f"no such user: {', '.join(map(str, missing))}"]})
             conversation = await conversation_store.create_group(conn, owner_id=owner_id, name=name, member_ids=wanted)
             views = await self.views(conn, conversation.id)
-        self.push_views(views, "conversation.created")
+        self.push_views(views, CONVERSATION_CREATED)
         return views[owner_id]
 
     async def update(self, user_id: int, conversation_id: int, changes: dict[str, Any]) -> dict:
@@ -179,7 +180,7 @@ class ConversationService:
             views = await self.views(conn, conversation_id)
         # Each member's own marker and unread count: the event is a whole ConversationVO that
         # a client can put in place of the one it holds.
-        self.push_views(views, "conversation.updated")
+        self.push_views(views, CONVERSATION_UPDATED)
         return views[user_id]
 
     async def delete(self, user_id: int, conversation_id: int) -> None:
@@ -187,7 +188,7 @@ class ConversationService:
             await self._require_owner(conn, conversation_id, user_id)
             audience = await conversation_store.member_ids(conn, conversation_id)
             await conversation_store.delete_conversation(conn, conversation_id)
-        self._pusher.to_users(audience, "conversation.deleted", {"conversation_id": conversation_id})
+        self._pusher.to_users(audience, CONVERSATION_DELETED, {"conversation_id": conversation_id})
 
     async def member_ids_of(self, user_id: int, conversation_id: int) -> list[int]:
         """Member ids of a conversation `user_id` belongs to; 404 otherwise."""
@@ -221,8 +222,8 @@ class ConversationService:
             all_ids = sorted(current | set(new_ids))
             rows = await user_store.get_users(conn, all_ids)
         for added in new_ids:
-            self._pusher.to_users(all_ids, "member.added", {"conversation_id": conversation_id, "user_id": added})
-        self.push_views(views, "conversation.created")
+            self._pusher.to_users(all_ids, MEMBER_ADDED, {"conversation_id": conversation_id, "user_id": added})
+        self.push_views(views, CONVERSATION_CREATED)
         return [user_vo(row, self._pusher.is_online(row.id)) for row in rows]
 
     async def remove_member(self, user_id: int, conversation_id: int, removed_id: int) -> None:
@@ -239,7 +240,7 @@ class ConversationService:
             audience = await conversation_store.member_ids(conn, conversation_id)
             if not await conversation_store.remove_member(conn, conversation_id, removed_id):
                 raise NotFound("no such member")
-        self._pusher.to_users(audience, "member.removed", {"conversation_id": conversation_id, "user_id": removed_id})
+        self._pusher.to_users(audience, MEMBER_REMOVED, {"conversation_id": conversation_id, "user_id": removed_id})
 
     async def presence_audience(self, user_id: int) -> list[int]:
         async with self._db.connect() as conn:
@@ -249,7 +250,7 @@ class ConversationService:
         async with self._db.connect() as conn:
             await require_member(conn, conversation_id, user_id)
             audience = await conversation_store.member_ids(conn, conversation_id)
-        self._pusher.to_users([uid for uid in audience if uid != user_id], "typing", {"conversation_id": conversation_id, "user_id": user_id})
+        self._pusher.to_users([uid for uid in audience if uid != user_id], TYPING, {"conversation_id": conversation_id, "user_id": user_id})
 
     async def _require_owner(self, conn: AsyncConnection, conversation_id: int, user_id: int, *, lock: bool = False) -> Row:
         membership = await require_member(conn, conversation_id, user_id, lock=lock)

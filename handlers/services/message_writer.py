@@ -22,6 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from handlers.errors import NotFound
+from handlers.events import MESSAGE_NEW, MESSAGE_READ
 from handlers.metrics import COMMIT_BATCH_SIZE, COMMIT_SECONDS, MESSAGES_COMMITTED, SEND_TO_PUSH_SECONDS
 from handlers.objects import direct_peer_id, message_vo, quote_vo
 from handlers.push import OrderedPush, Pusher, Socket
@@ -197,10 +198,10 @@ class MessageWriter:
     def _announce(self, done: Committed) -> None:
         row = done.row
         vo = message_vo(row)
-        events: tuple[tuple[str, dict], ...] = (("message.new", vo),)
+        events: tuple[tuple[str, dict], ...] = ((MESSAGE_NEW, vo),)
         if done.read_peer_messages:
             read = {"conversation_id": row["conversation_id"], "user_id": row["sender_id"], "last_read_seq": row["seq"]}
-            events += (("message.read", read),)
+            events += ((MESSAGE_READ, read),)
         send = done.send
         self._pusher.in_seq_order(
             OrderedPush(row["conversation_id"], row["seq"], done.audience, events, send.origin, partial(send.succeed, vo, True))

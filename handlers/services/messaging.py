@@ -7,6 +7,7 @@ from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from handlers.errors import Conflict, Forbidden, NotFound, PayloadTooLarge, ValidationFailed
+from handlers.events import MESSAGE_EDITED, MESSAGE_READ, MESSAGE_RECALLED
 from handlers.hooks import OutgoingMessage, PreSendHooks
 from handlers.objects import message_version_vo
 from handlers.push import Pusher, Socket
@@ -125,7 +126,7 @@ class MessagingService:
             unread = await conversation_store.unread_count(conn, conversation_id, user_id)
             audience = await conversation_store.member_ids(conn, conversation_id) if marker > before else []
         if audience:
-            self._pusher.to_users(audience, "message.read", {"conversation_id": conversation_id, "user_id": user_id, "last_read_seq": marker}, exclude=origin)
+            self._pusher.to_users(audience, MESSAGE_READ, {"conversation_id": conversation_id, "user_id": user_id, "last_read_seq": marker}, exclude=origin)
         return {"conversation_id": conversation_id, "last_read_seq": marker, "unread_count": unread}
 
     async def recall(self, user_id: int, message_id: int) -> dict:
@@ -142,7 +143,7 @@ class MessagingService:
             audience = await conversation_store.member_ids(conn, message.conversation_id)
             recalled = await message_view(conn, message, status=STATUS_RECALLED, change_seq=change_seq)
         event = {"conversation_id": message.conversation_id, "message_id": message_id, "seq": message.seq, "change_seq": change_seq}
-        self._pusher.to_users(audience, "message.recalled", event)
+        self._pusher.to_users(audience, MESSAGE_RECALLED, event)
         return recalled
 
     async def edit(self, user_id: int, message_id: int, content: str, *, origin: Socket | None = None) -> dict:
@@ -166,7 +167,7 @@ class MessagingService:
             await message_store.edit_content(conn, message, content, change_seq, now)
             audience = await conversation_store.member_ids(conn, message.conversation_id)
             edited = await message_view(conn, message, content=content, edited_at=now, change_seq=change_seq)
-        self._pusher.to_users(audience, "message.edited", edited, exclude=origin)
+        self._pusher.to_users(audience, MESSAGE_EDITED, edited, exclude=origin)
         return edited
 
     async def versions(self, user_id: int, conversation_id: int, message_id: int) -> list[dict]:

@@ -6,6 +6,7 @@ from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from handlers.errors import Forbidden, NotFound, ValidationFailed
+from handlers.events import MESSAGE_REACTION
 from handlers.push import Pusher, Socket
 from handlers.services.message_views import message_view
 from settings import Settings
@@ -59,7 +60,7 @@ class ReactionService:
             "change_seq": change_seq,
             "reactions": [{key: value for key, value in reaction.items() if key != "me"} for reaction in view["reactions"]],
         }
-        self._pusher.to_users(audience, "message.reaction", event, exclude=origin)
+        self._pusher.to_users(audience, MESSAGE_REACTION, event, exclude=origin)
         return view
 
     async def _add(self, conn: AsyncConnection, message: Row, user_id: int, emoji: str) -> bool:

@@ -1,10 +1,11 @@
-"""/healthz, /readyz and /api/openapi.json."""
+"""/healthz, /readyz, /api/openapi.json and /api/asyncapi.json."""
 
 from aiohttp import web
 
 from handlers.errors import ServiceUnavailable
+from server.asyncapi import build_asyncapi
 from server.envelope import envelope
-from server.keys import DELIVERY, READINESS
+from server.keys import DELIVERY, READINESS, REGISTRY
 from server.middleware import public
 from server.openapi import build_spec, documented
 from server.readiness import NotReady
@@ -44,3 +45,9 @@ async def readyz(request: web.Request) -> web.Response:
 @public
 async def openapi(request: web.Request) -> web.Response:
     return web.json_response(build_spec(request.app))
+
+
+@routes.get("/api/asyncapi.json")
+@public
+async def asyncapi(request: web.Request) -> web.Response:
+    return web.json_response(build_asyncapi(request.app[REGISTRY], request.host, request.secure))
