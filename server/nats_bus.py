@@ -73,8 +73,12 @@ class NatsBus:
         heartbeat_seconds: float = 2.0,
         delay_seconds: float = 0.0,
         drop_every: int = 0,
+        pending_msgs_limit: int = 65536,
     ) -> None:
+        """`pending_msgs_limit`: NATS messages received but not yet handled before the client
+        drops the rest as a slow consumer (and this bus catches up from the database)."""
         self.url = url
+        self._pending_msgs_limit = pending_msgs_limit
         self.node = uuid.uuid4().hex[:12]  # one per process start: the boot id as well
         self._heartbeat_seconds = heartbeat_seconds
         self._delay_seconds = delay_seconds
@@ -215,7 +219,7 @@ class NatsBus:
             except Exception:  # noqa: BLE001 - NATS is not there yet: keep trying
                 log.warning("NATS at %s does not answer; retrying", self.url)
                 await asyncio.sleep(1)
-        await self._nc.subscribe(PUSH_SUBJECT, cb=self._on_push, pending_msgs_limit=65536, pending_bytes_limit=256 * 1024 * 1024)
+        await self._nc.subscribe(PUSH_SUBJECT, cb=self._on_push, pending_msgs_limit=self._pending_msgs_limit, pending_bytes_limit=256 * 1024 * 1024)
         await self._nc.subscribe(NODE_SUBJECT, cb=self._on_node)
         await self._nc.flush()
         log.info("cluster bus connected to %s as node %s", self.url, self.node)

@@ -12,8 +12,11 @@ import time
 from pathlib import Path
 
 import aiohttp
+import nats as nats_client
+import orjson
 import pytest
 
+from server.nats_bus import PUSH_SUBJECT, NatsBus
 from settings import SettingsError, load_settings
 from tests.chat import ChatUser, Socket, UserFactory, online
 from tests.cluster import NATS_SERVER, NatsServer, Node, free_port, hubbub_command, node_env
@@ -270,3 +273,59 @@ async def test_a_logout_missed_during_a_nats_outage_closes_the_socket_when_the_b
     await nats.start()
     msg = await remote.ws.receive(timeout=15)
     assert msg.data == 1008, msg  # re-checked against the database once the bus was back
+
+
+class RecordingReceiver:
+    """Stands where a process's delivery does: counts what the bus hands over."""
+
+    def __init__(self) -> None:
+        self.records = 0
+        self.resumed: list[float] = []
+
+    def remote_to_users(self, user_ids, event, data) -> None:
+        self.records += 1
+
+    def remote_in_seq_order(self, push) -> None:
+        self.records += 1
+
+    def remote_presence(self, node, user_id, online) -> None:
+        pass
+
+    def remote_close(self, token_id, user_id) -> None:
+        pass
+
+    def remote_node(self, node, online, recent_seqs) -> None:
+        pass
+
+    def local_node_state(self):
+        return [], {}
+
+    def bus_resumed(self, missed_since: float) -> None:
+        self.resumed.append(missed_since)
+
+
+async def test_a_slow_consumer_drop_makes_the_process_catch_up(nats):
+    """NATS drops messages a process reads too slowly; the client says so, and the process
+    catches up from the database as after an outage, never leaving a silent hole."""
+    receiver = RecordingReceiver()
+    bus = NatsBus(nats.url, pending_msgs_limit=10)
+    await bus.start(receiver)
+    try:
+        deadline = time.monotonic() + 10
+        while not bus.connected:
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.01)
+        receiver.resumed.clear()  # the first connect catches up too (on what came before it)
+        publisher = await nats_client.connect(nats.url)
+        try:
+            for n in range(2000):
+                await publisher.publish(PUSH_SUBJECT, orjson.dumps([["u", [1], "ping", {"n": n}]]))
+            await publisher.flush()
+        finally:
+            await publisher.close()
+        while not receiver.resumed:
+            assert time.monotonic() < deadline, f"no catch-up after a burst ({receiver.records} of 2000 handled)"
+            await asyncio.sleep(0.01)
+        assert receiver.records < 2000  # some were dropped: the catch-up was needed
+    finally:
+        await bus.close()
