@@ -107,6 +107,7 @@ async def test_two_users_chat(browser, base_url, rest, tmp_path):
     seq = await first.get_attribute("data-seq")
     await first.hover()
     await first.get_by_test_id("recall-button").click()
+    await alice.get_by_test_id("confirm-ok").click()
     for page, text in ((alice, "You recalled a message"), (bob, "Alice recalled a message")):
         recalled = page.locator(f"[data-testid=message][data-seq='{seq}']")
         await expect(recalled).to_have_attribute("data-status", "3")

@@ -60,11 +60,14 @@ async def test_the_first_message_makes_the_direct_chat(browser, base_url, rest):
     assert len(conversations) == 1 and conversations[0]["last_seq"] == 2
     assert await page.evaluate("window.hubbub.store.openId") == conversations[0]["id"]
 
-    # Carol writes first while Alice has Carol's draft open: it becomes that conversation.
+    # Carol writes first while Alice has Carol's draft open: it becomes that conversation,
+    # and what Alice was typing stays.
     await page.get_by_test_id("back-button").click()
     await open_person(page, "carol")
+    await page.get_by_test_id("message-input").fill("half typed")
     await carol.ok("POST", "/api/messages", json={"receiver_id": alice.id, "content": "hey alice"})
     await expect(message(page, "hey alice")).to_be_visible()
+    await expect(page.get_by_test_id("message-input")).to_have_value("half typed")
     await send(page, "hey carol")
     await expect(message(page, "hey carol").get_by_test_id("receipt")).to_be_visible()
     with_carol = [c for c in await carol.ok("GET", "/api/conversations") if c["type"] == "direct"]

@@ -15,6 +15,7 @@ routes = web.RouteTableDef()
 
 
 @routes.get("/")
+@routes.get(r"/c/{conversation_id:\d+}")  # a deep link to a conversation: the client opens it
 @public
 async def index(request: web.Request) -> web.FileResponse:
     return web.FileResponse(STATIC_DIR / "index.html", headers={"Content-Security-Policy": CLIENT_CSP, "Cache-Control": "no-cache"})

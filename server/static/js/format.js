@@ -33,6 +33,23 @@ export function presenceText(user, now = new Date()) {
   return `last seen ${when}`;
 }
 
+/** The day a run of messages was sent, for the line above it: "Today", "Yesterday",
+ * "Monday 3 March", and the year too when it is not this one. */
+export function formatDay(ms, now = new Date()) {
+  const d = new Date(ms);
+  if (sameDay(d, now)) return "Today";
+  if (sameDay(d, new Date(now.getFullYear(), now.getMonth(), now.getDate() - 1))) return "Yesterday";
+  const options = { weekday: "long", day: "numeric", month: "long" };
+  if (d.getFullYear() !== now.getFullYear()) options.year = "numeric";
+  return d.toLocaleDateString("en-GB", options).replace(",", "");
+}
+
+/** A key that changes from one local day to the next. */
+export function dayOf(ms) {
+  const d = new Date(ms);
+  return `${d.getFullYear()}-${d.getMonth() + 1}-${d.getDate()}`;
+}
+
 /** Full local date and time, for tooltips. */
 export function formatFullTime(ms) {
   const d = new Date(ms);

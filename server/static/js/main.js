@@ -7,12 +7,14 @@ import { Chat } from "./chat.js";
 import { Store } from "./store.js";
 import { $, show, toast } from "./dom.js";
 import { forgetFiles } from "./files.js";
-import { formatTime } from "./format.js";
+import { formatDay, formatTime } from "./format.js";
 import { setupAuth, showForm } from "./ui/auth.js";
 import { setupSidebar } from "./ui/sidebar.js";
 import { setupConversation } from "./ui/conversation.js";
 import { setupGroupDialog } from "./ui/groupDialog.js";
 import { setupInfoPanel } from "./ui/infoPanel.js";
+import { setupKeys } from "./ui/keys.js";
+import { setupRouter } from "./router.js";
 
 const TOKEN_KEY = "hubbub.token";
 
@@ -23,6 +25,8 @@ const groupDialog = setupGroupDialog(chat, store, api);
 const sidebar = setupSidebar(chat, store, api, { onLogout: logout, onOpenGroupDialog: () => groupDialog.open() });
 const conversation = setupConversation(chat, store, api);
 setupInfoPanel(chat, store, api);
+setupKeys(chat, store, sidebar);
+const router = setupRouter(chat, store);
 
 // The token is dead (expired, or revoked by a logout elsewhere): back to the sign-in screen.
 api.onUnauthorized = () => signedOut("Your session has ended. Please sign in again.");
@@ -53,6 +57,7 @@ async function enter(me) {
   sidebar.reset();
   conversation.reset();
   await chat.start(me);
+  router.restore();
 }
 
 function showAuth(message) {
@@ -98,6 +103,6 @@ window.addEventListener("unhandledrejection", (event) => {
 });
 
 // A handle for the browser tests and for poking around in the console.
-window.hubbub = { api, store, chat, socket: chat.socket, formatTime };
+window.hubbub = { api, store, chat, socket: chat.socket, formatTime, formatDay };
 
 boot();

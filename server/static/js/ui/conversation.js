@@ -2,9 +2,11 @@
 // read state. Messages are drawn with textContent only (see dom.js).
 
 import { $, h, show, toast } from "../dom.js";
-import { displayName, fileReference, formatFullTime, formatSize, formatTime, presenceText } from "../format.js";
+import { dayOf, displayName, fileReference, formatDay, formatFullTime, formatSize, formatTime, presenceText } from "../format.js";
 import { cachedImageUrl, downloadFile, imageUrl } from "../files.js";
 import { avatar } from "./avatar.js";
+import { confirmAction } from "./confirm.js";
+import { linkify } from "./linkify.js";
 import { schedule } from "./sidebar.js";
 import { MESSAGE_MAX_CHARS, UPLOAD_MAX_BYTES, charCount } from "../limits.js";
 
@@ -42,6 +44,9 @@ export function setupConversation(chat, store, api) {
     show(chatEl, id !== null);
     if (id !== shownId) {
       if (shownId !== null) drafts.set(shownId, input.value);
+      // A draft chat that just became the real conversation (chat.adoptDraft, negative ids)
+      // keeps what is being typed in it.
+      if (shownId < 0 && store.conversations.get(id)?.peer?.id === -shownId) drafts.set(id, input.value);
       shownId = id;
       itemsEl.replaceChildren();
       readingWatch.disconnect();
@@ -97,8 +102,13 @@ export function setupConversation(chat, store, api) {
       for (; next < notices.length && notices[next].afterSeq < seq; next += 1) items.push({ key: `n${next}`, notice: notices[next] });
     };
     let divided = unreadAfter === null;
+    let day = null;
     for (const message of view ? view.sorted() : []) {
       noticesUpTo(message.seq);
+      if (dayOf(message.created_at) !== day) {
+        day = dayOf(message.created_at);
+        items.push({ key: `d${day}`, day: message.created_at });
+      }
       if (!divided && message.seq > unreadAfter && message.sender_id !== store.me.id && message.status !== RECALLED) {
         items.push({ key: "unread", divider: true });
         divided = true;
@@ -161,6 +171,7 @@ export function setupConversation(chat, store, api) {
     const me = store.me.id;
     if (item.notice) return { version: `n|${noticeText(item.notice, conversation)}` };
     if (item.divider) return { version: "d" };
+    if (item.day) return { version: formatDay(item.day) };
     if (item.entry) {
       const e = item.entry;
       return { mine: true, version: `p|${e.state}|${e.error}|${e.msg_type}|${Math.round((e.progress ?? 0) * 100)}` };
@@ -184,6 +195,7 @@ export function setupConversation(chat, store, api) {
   }
 
   function drawItem(item, shape, conversation) {
+    if (item.day) return h("li", { class: "day", "data-testid": "day-separator", "data-key": item.key, "data-version": shape.version }, h("span", {}, shape.version));
     if (item.divider) return h("li", { class: "unread-divider", "data-testid": "unread-divider", "data-key": item.key, "data-version": shape.version }, h("span", {}, "New messages"));
     if (item.notice) return h("li", { class: "notice", "data-testid": "notice", "data-key": item.key, "data-version": shape.version }, noticeText(item.notice, conversation));
     return item.entry ? drawPending(item, item.entry) : drawMessage(item, item.message, shape, conversation);
@@ -244,7 +256,7 @@ export function setupConversation(chat, store, api) {
     const ref = fileReference(m);
     if (m.msg_type === 2 && ref) return drawImage(ref);
     if (m.msg_type === 3 && ref) return drawFile(ref);
-    return h("div", { class: "body text", "data-testid": "message-body", dir: "auto" }, m.content);
+    return h("div", { class: "body text", "data-testid": "message-body", dir: "auto" }, linkify(m.content));
   }
 
   function drawImage(ref) {
@@ -343,6 +355,7 @@ export function setupConversation(chat, store, api) {
   }
 
   async function recall(messageId) {
+    if (!(await confirmAction("Recall this message? It disappears for everyone in the conversation.", "Recall"))) return;
     try {
       await chat.recall(messageId);
     } catch (error) {

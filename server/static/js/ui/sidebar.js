@@ -183,6 +183,11 @@ export function setupSidebar(chat, store, api, { onLogout, onOpenGroupDialog }) 
   }
 
   return {
+    /** Ctrl+K: the people search, in view (on a phone the list hides behind an open chat). */
+    findPeople() {
+      if (window.matchMedia("(max-width: 720px)").matches) chat.closeConversation();
+      selectTab("people");
+    },
     reset() {
       selectTab("chats");
       peopleSearch.value = "";
