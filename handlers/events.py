@@ -91,7 +91,7 @@ EVENTS: dict[str, Event] = {
         Event(TYPING, "A member is typing: to the other members' sockets; nothing is stored.", TypingEvent),
         Event(PRESENCE, "A user's first socket opened or last one closed: to the users sharing a conversation with them.", PresenceEvent),
         Event(CONVERSATION_CREATED, "A conversation the user is now a member of, as that member sees it.", "ConversationVO"),
-        Event(CONVERSATION_UPDATED, "A conversation changed (renamed, a window set), as each member sees it.", "ConversationVO"),
+        Event(CONVERSATION_UPDATED, "A conversation changed (renamed, a window set: to every member; the member's own mute, pin or archive: to that member's other sockets), as each member sees it.", "ConversationVO"),
         Event(CONVERSATION_DELETED, "A group was deleted: to every member's sockets.", ConversationDeletedEvent),
         Event(MEMBER_ADDED, "A user joined a group: to every member's sockets, the added user's included.", MemberEvent),
         Event(MEMBER_REMOVED, "A user left or was removed: to every member's sockets, the removed user's included.", MemberEvent),

@@ -20,6 +20,15 @@ def msg_type_field() -> fields.Integer:
     return fields.Integer(strict=True, load_default=1, validate=validate.OneOf([1, 2, 3]))
 
 
+class StrictBoolean(fields.Boolean):
+    """JSON's true and false only: marshmallow's Boolean also takes 1, "yes", "on"..."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if type(value) is not bool:
+            raise self.make_error("invalid")
+        return value
+
+
 def reply_to_field() -> fields.Integer:
     """The id of the message a new one replies to (quotes)."""
     return fields.Integer(strict=True, load_default=None, allow_none=True, validate=validate.Range(min=1))

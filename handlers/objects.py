@@ -82,6 +82,11 @@ def direct_peer_id(row: Any, user_id: int) -> int | None:
     return row.direct_high_id if row.direct_low_id == user_id else row.direct_low_id
 
 
+def is_archived(row: Any) -> bool:
+    """Archived until a message arrives after the member archived it."""
+    return row.archived_seq is not None and row.last_seq <= row.archived_seq
+
+
 def conversation_vo(
     row: Any, *, last_read_seq: int, unread_count: int, last_message: dict | None, peer: dict | None, recall_window_seconds: int, edit_window_seconds: int
 ) -> dict:
@@ -98,6 +103,9 @@ def conversation_vo(
         "recall_window_seconds": recall_window_seconds,
         "edit_window_seconds": edit_window_seconds,
         "last_change_seq": row.last_change_seq,
+        "muted": bool(row.muted),
+        "pinned": bool(row.pinned),
+        "archived": is_archived(row),
         "created_at": to_millis(row.created_at),
         "updated_at": to_millis(row.updated_at),
     }

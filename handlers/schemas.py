@@ -3,7 +3,7 @@ refused (422) so that a misspelt field never silently does nothing."""
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
-from handlers.fields import client_msg_id_field, content_field, emoji_field, id_field, msg_type_field, reply_to_field, seq_field
+from handlers.fields import StrictBoolean, client_msg_id_field, content_field, emoji_field, id_field, msg_type_field, reply_to_field, seq_field
 
 # Published as a JSON Schema pattern (ECMA-262), so no Python-only syntax such as \Z (which ECMA
 # reads as a literal "Z"). Python's `$` also matches before a final newline; `(?!\n)` refuses that
@@ -201,6 +201,25 @@ class UpdateConversationSchema(StrictSchema):
     def _something(self, data, **kwargs):
         if not data:
             raise ValidationError("give name, recall_window_seconds and/or edit_window_seconds", "name")
+
+
+class ConversationSettingsSchema(StrictSchema):
+    """PATCH /api/conversations/{id}/settings: the caller's own settings of a conversation."""
+
+    muted = StrictBoolean(metadata={"description": "still delivered; clients do not notify"})
+    pinned = StrictBoolean(metadata={"description": "listed before the others"})
+    archived = StrictBoolean(metadata={"description": "left out of the list until a new message arrives"})
+
+    @validates_schema
+    def _something(self, data, **kwargs):
+        if not data.keys() & {"muted", "pinned", "archived"}:
+            raise ValidationError("give muted, pinned and/or archived", "muted")
+
+
+class ConversationListQuerySchema(StrictSchema):
+    """GET /api/conversations, from its query string."""
+
+    include_archived = fields.Boolean(truthy={"true"}, falsy={"false"}, load_default=False, metadata={"description": "true: archived ones too"})
 
 
 class AddMembersSchema(StrictSchema):

@@ -3,7 +3,7 @@
 from datetime import datetime
 
 import orjson
-from sqlalchemy import Row, String, and_, case, delete, func, select, update
+from sqlalchemy import Row, String, and_, case, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.ext.compiler import compiles
@@ -25,6 +25,8 @@ from storage.tables import (
 )
 
 members = conversation_members
+# A member's own settings of a conversation, read wherever a ConversationVO is made.
+MEMBER_SETTINGS = (members.c.muted, members.c.pinned, members.c.archived_seq)
 
 
 async def get_conversation(conn: AsyncConnection, conversation_id: int) -> Row | None:
@@ -225,7 +227,7 @@ async def member_views(conn: AsyncConnection, conversation_id: int, user_ids: li
     each row with that member's `member_id`, `role`, `last_read_seq` and `unread_count`: one
     query however many members, for the events that describe the conversation to each."""
     query = (
-        select(conversations, members.c.user_id.label("member_id"), members.c.last_read_seq, members.c.role, unread_count_column())
+        select(conversations, members.c.user_id.label("member_id"), members.c.last_read_seq, members.c.role, *MEMBER_SETTINGS, unread_count_column())
         .join(members, members.c.conversation_id == conversations.c.id)
         .where(conversations.c.id == conversation_id)
         .order_by(members.c.user_id)
@@ -237,12 +239,23 @@ async def member_views(conn: AsyncConnection, conversation_id: int, user_ids: li
     return list(await conn.execute(query))
 
 
-async def list_for_user(conn: AsyncConnection, user_id: int) -> list[Row]:
-    """The user's conversations with its marker and unread count, latest activity first."""
+async def list_for_user(conn: AsyncConnection, user_id: int, *, include_archived: bool = False) -> list[Row]:
+    """The user's conversations with its marker, unread count and settings: pinned first, then
+    latest activity first; archived ones only when asked for."""
     query = (
-        select(conversations, members.c.last_read_seq, members.c.role, unread_count_column())
+        select(conversations, members.c.last_read_seq, members.c.role, *MEMBER_SETTINGS, unread_count_column())
         .join(members, and_(members.c.conversation_id == conversations.c.id, members.c.user_id == user_id))
-        .order_by(conversations.c.updated_at.desc(), conversations.c.id.desc())
+        .order_by(members.c.pinned.desc(), conversations.c.updated_at.desc(), conversations.c.id.desc())
     )
+    if not include_archived:
+        query = query.where(or_(members.c.archived_seq.is_(None), conversations.c.last_seq > members.c.archived_seq))
     return list(await conn.execute(query))
 
+
+async def member_settings(conn: AsyncConnection, conversation_id: int, user_id: int) -> Row | None:
+    query = select(*MEMBER_SETTINGS).where(members.c.conversation_id == conversation_id, members.c.user_id == user_id)
+    return (await conn.execute(query)).first()
+
+
+async def update_member_settings(conn: AsyncConnection, conversation_id: int, user_id: int, **values) -> None:
+    await conn.execute(update(members).where(members.c.conversation_id == conversation_id, members.c.user_id == user_id).values(**values))

@@ -137,6 +137,12 @@ conversation_members = Table(
     Column("role", TinyInt, nullable=False, server_default="1", comment="1 member, 2 owner"),
     Column("last_read_seq", BigInteger, nullable=False, server_default="0"),
     Column("joined_at", Millis, nullable=False, server_default=now_ms()),
+    # The member's own settings of the conversation (PROTOCOL §2, ConversationVO).
+    Column("muted", TinyInt, nullable=False, server_default="0"),
+    Column("pinned", TinyInt, nullable=False, server_default="0"),
+    # Archived while the conversation's last_seq is at most this: its next message ends the
+    # archiving without the send path touching member rows.
+    Column("archived_seq", BigInteger, nullable=True, comment="archived while last_seq <= it; NULL: not archived"),
     Index(None, "user_id"),
     **MYSQL_TABLE_OPTIONS,
 )

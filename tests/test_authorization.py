@@ -59,6 +59,7 @@ def rest_probes(prober: ChatUser, owner: ChatUser) -> list[tuple[str, str, dict 
         ("POST", "/api/conversations/{id}/messages", {"content": "let me in"}),
         ("POST", "/api/conversations/{id}/messages", {"content": "let me in", "client_msg_id": "probe-1"}),
         ("POST", "/api/conversations/{id}/read", {"seq": 1}),
+        ("PATCH", "/api/conversations/{id}/settings", {"muted": True, "pinned": True, "archived": True}),
     ]
 
 
@@ -70,6 +71,7 @@ SOCKET_PROBES = [
     ("history", {"conversation_id": "{id}", "after": 0, "limit": 5}),
     ("history", {"conversation_id": "{id}", "changed_after": 0}),
     ("typing", {"conversation_id": "{id}"}),
+    ("conversation_settings", {"conversation_id": "{id}", "muted": True, "pinned": True, "archived": True}),
 ]
 
 

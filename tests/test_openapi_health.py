@@ -48,6 +48,7 @@ CONTRACT_ROUTES = {
     ("GET", "/api/conversations/{id}/messages/{message_id}/edits"),
     ("PUT", "/api/messages/{id}/reactions/{emoji}"),
     ("DELETE", "/api/messages/{id}/reactions/{emoji}"),
+    ("PATCH", "/api/conversations/{id}/settings"),
 }
 NOT_DOCUMENTED = {"/ws", "/api/openapi.json", "/api/asyncapi.json"}
 FOUNDATION_ROUTES = {route for route in CONTRACT_ROUTES if route[1].startswith(("/api/auth", "/api/users", "/healthz", "/readyz"))}

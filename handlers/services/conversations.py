@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from handlers.errors import Forbidden, NotFound, ValidationFailed
 from handlers.events import CONVERSATION_CREATED, CONVERSATION_DELETED, CONVERSATION_UPDATED, MEMBER_ADDED, MEMBER_REMOVED, TYPING
 from handlers.objects import conversation_vo, direct_peer_id, user_vo
-from handlers.push import Pusher
+from handlers.push import Pusher, Socket
 from handlers.services.message_views import message_view, message_vos
 from settings import Settings
 from storage import conversations as conversation_store
@@ -85,11 +85,11 @@ class ConversationService:
         for user_id, vo in views.items():
             self._pusher.to_users([user_id], event, vo)
 
-    async def list_for(self, user_id: int) -> list[dict]:
+    async def list_for(self, user_id: int, *, include_archived: bool = False) -> list[dict]:
         """The caller's conversations in three queries whatever their number: the unread
         counts come from the formula in storage, not from reading the messages."""
         async with self._db.connect() as conn:
-            rows = await conversation_store.list_for_user(conn, user_id)
+            rows = await conversation_store.list_for_user(conn, user_id, include_archived=include_archived)
             last_by_conversation = await message_store.last_messages(conn, [(row.id, row.last_seq) for row in rows if row.last_seq])
             last_vos = {vo["conversation_id"]: vo for vo in await message_vos(conn, list(last_by_conversation.values()))}
             peer_ids = [peer for peer in (direct_peer_id(row, user_id) for row in rows) if peer is not None]
@@ -182,6 +182,24 @@ class ConversationService:
         # a client can put in place of the one it holds.
         self.push_views(views, CONVERSATION_UPDATED)
         return views[user_id]
+
+    async def update_settings(self, user_id: int, conversation_id: int, changes: dict[str, bool], *, origin: Socket | None = None) -> dict:
+        """The caller's own mute, pin and archive of a conversation. The caller's other sockets
+        hear `conversation.updated` (nobody else: these are nobody else's business); settings
+        the caller has already are a retry, pushed to nobody."""
+        async with self._db.begin() as conn:
+            membership = await require_member(conn, conversation_id, user_id)
+            current = await conversation_store.member_settings(conn, conversation_id, user_id)
+            values: dict[str, Any] = {key: changes[key] for key in ("muted", "pinned") if key in changes and changes[key] != bool(getattr(current, key))}
+            archived = current.archived_seq is not None and membership.last_seq <= current.archived_seq
+            if "archived" in changes and changes["archived"] != archived:
+                values["archived_seq"] = membership.last_seq if changes["archived"] else None
+            if values:
+                await conversation_store.update_member_settings(conn, conversation_id, user_id, **values)
+            vo = (await self.views(conn, conversation_id, [user_id]))[user_id]
+        if values:
+            self._pusher.to_users([user_id], CONVERSATION_UPDATED, vo, exclude=origin)
+        return vo
 
     async def delete(self, user_id: int, conversation_id: int) -> None:
         async with self._db.begin() as conn:

@@ -2,8 +2,8 @@
 
 from aiohttp import web
 
-from handlers.schemas import AddMembersSchema, CreateConversationSchema, UpdateConversationSchema
-from server.envelope import envelope, read_json
+from handlers.schemas import AddMembersSchema, ConversationListQuerySchema, ConversationSettingsSchema, CreateConversationSchema, UpdateConversationSchema
+from server.envelope import envelope, read_json, read_query
 from server.keys import CLAIMS, SERVICES
 from server.openapi import documented
 from server.routes.params import path_id
@@ -12,9 +12,10 @@ routes = web.RouteTableDef()
 
 
 @routes.get("/api/conversations")
-@documented("The caller's conversations, latest activity first", response="[ConversationVO]")
+@documented("The caller's conversations, pinned first, then latest activity first", query=ConversationListQuerySchema, response="[ConversationVO]", errors=(422,))
 async def list_conversations(request: web.Request) -> web.Response:
-    return envelope(await request.app[SERVICES].conversations.list_for(request[CLAIMS].user_id))
+    query = read_query(request, ConversationListQuerySchema())
+    return envelope(await request.app[SERVICES].conversations.list_for(request[CLAIMS].user_id, **query))
 
 
 @routes.post("/api/conversations")
@@ -40,6 +41,13 @@ async def get_conversation(request: web.Request) -> web.Response:
 async def update_conversation(request: web.Request) -> web.Response:
     changes = await read_json(request, UpdateConversationSchema())
     return envelope(await request.app[SERVICES].conversations.update(request[CLAIMS].user_id, path_id(request, "id"), changes))
+
+
+@routes.patch("/api/conversations/{id}/settings")
+@documented("The caller's own mute, pin and archive of a conversation", body=ConversationSettingsSchema, response="ConversationVO", errors=(404, 422))
+async def update_settings(request: web.Request) -> web.Response:
+    changes = await read_json(request, ConversationSettingsSchema())
+    return envelope(await request.app[SERVICES].conversations.update_settings(request[CLAIMS].user_id, path_id(request, "id"), changes))
 
 
 @routes.delete("/api/conversations/{id}")
