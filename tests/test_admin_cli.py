@@ -16,7 +16,8 @@ import pytest
 import server.app
 from server.app import create_app
 from tests.chat import PASSWORD, Socket, UserFactory, online
-from tests.cluster import NATS_SERVER, NatsServer, free_port, hubbub_command
+from tests.cluster import NATS_SERVER, NatsServer, until_buses_connected
+from tests.processes import free_port, hubbub_command
 from tests.test_ws_lifecycle import receive_close
 
 pytestmark = pytest.mark.mysql
@@ -156,8 +157,6 @@ async def test_with_a_bus_the_sockets_close_at_once_and_an_unreachable_bus_is_re
         # No sweep during the test: the close can only have come over the bus.
         monkeypatch.setattr(server.app, "TOKEN_SWEEP_SECONDS", 3600)
         client = await make_client(bus_url=nats.url)
-        from tests.cluster import until_buses_connected
-
         await until_buses_connected([client.server.app])
         alice = await UserFactory(client).make("alice")
         (socket,) = await online(alice)
