@@ -385,12 +385,14 @@ export function setupConversation(chat, store, api) {
     (changes) => {
       for (const change of changes) {
         const seq = Number(change.target.dataset.seq);
-        if (change.isIntersecting) onScreen.add(seq);
+        // Mostly visible, or (a message taller than the list) filling most of the list.
+        const seen = change.intersectionRatio >= 0.6 || change.intersectionRect.height >= 0.6 * change.rootBounds.height;
+        if (seen) onScreen.add(seq);
         else onScreen.delete(seq);
       }
       reportSeen();
     },
-    { root: messagesEl, threshold: 0.6 },
+    { root: messagesEl, threshold: [0, 0.2, 0.4, 0.6, 0.8, 1] },
   );
 
   /** Watches the message elements just drawn, and stops watching the ones replaced. */
