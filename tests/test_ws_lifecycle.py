@@ -272,7 +272,7 @@ async def test_presence_after_a_quick_open_and_close_ends_offline(users, client)
         return await lookup(user_id)
 
     tracker.presence_audience = first_lookup_slow
-    socket = await alice.connect()
+    socket = Socket(await client.ws_connect("/ws", headers=alice.auth))  # on the patched server
     assert (await socket.request("ping"))["code"] == 200
     await socket.close()
     events = []
