@@ -6,6 +6,8 @@ adds to throughput, on one machine.
 - Throughput, closed loop: one process alone (no bus), then two processes sharing a NATS
   server with the pairs spread over them (both ends of a pair on one process; every message
   still crosses the bus, as news for the other process).
+- Fan-out: a group's members dealt over the processes; deliveries per second, one process
+  against two.
 
     python -m bench.cluster --pairs 100 --rate 1000 --duration 10 --json-out cluster.json
 
@@ -63,6 +65,26 @@ def spread_shares(users: list[User], pairs: int, urls: list[str], plan: dict) ->
     return [(share, Plan(url, **plan)) for share, url in zip(shares, urls)]
 
 
+def fanout_shares(users: list[User], group: int, senders: int, urls: list[str], plan: dict) -> list:
+    """Every member's socket in the group, members dealt over the URLs in turn (senders too)."""
+    shares = [[] for _ in urls]
+    for i, user in enumerate(users):
+        sender = i < senders
+        shares[i % len(urls)].append(SocketSpec(user.id, user.token, "sender" if sender else "receiver", {"conversation_id": group} if sender else None))
+    # Count every delivery but time 1 in 16, as bench.scenarios.fanout does.
+    return [(share, Plan(url, latency_every=16, **plan)) for share, url in zip(shares, urls)]
+
+
+def fanout_summary(m: dict) -> dict:
+    seconds = m["window"]["seconds"]
+    return {
+        "msgs_per_s": round(m["acked"] / seconds, 1),
+        "deliveries_per_s": round(m["delivered"] / seconds, 1),
+        "latency_ms": metrics.percentiles(m["deliver_ns"]),
+        "unanswered": m["unanswered"],
+    }
+
+
 def summary(m: dict) -> dict:
     seconds = m["window"]["seconds"]
     return {
@@ -73,7 +95,7 @@ def summary(m: dict) -> dict:
     }
 
 
-def run(pairs: int, rate: float, duration: float, warmup: float, grace: float) -> dict:
+def run(pairs: int, rate: float, duration: float, warmup: float, grace: float, members: int, senders: int) -> dict:
     timing = {"warmup": warmup, "duration": duration, "grace": grace}
     open_plan = {"mode": "open", "rate": rate, **timing}
     closed_plan = {"mode": "closed", **timing}
@@ -86,6 +108,10 @@ def run(pairs: int, rate: float, duration: float, warmup: float, grace: float) -
             users = alone.make_users(2 * pairs)
             log("one process, closed loop")
             results["one_process_closed"] = summary(measure(alone, spread_shares(users, pairs, [alone.ws_url] * 2, closed_plan), **timing))
+            members_alone = alone.make_users(members)
+            group = alone.make_group(members_alone[0], members_alone)
+            log(f"one process, fan-out to {members} members")
+            results["one_process_fanout"] = fanout_summary(measure(alone, fanout_shares(members_alone, group, senders, [alone.ws_url] * 2, closed_plan), **timing))
         with nats_server(workdir) as bus_url:
             with launch(HUBBUB, workdir / "a", HUBBUB_BUS_URL=bus_url) as a:
                 b = servers.start_hubbub(a.database_url, workdir / "b", HUBBUB_BUS_URL=bus_url)
@@ -99,10 +125,16 @@ def run(pairs: int, rate: float, duration: float, warmup: float, grace: float) -
                     results["cross_node_open"] = summary(measure(a, pair_shares(users, pairs, a.ws_url, b_url, open_plan), **timing))
                     log("two processes, closed loop")
                     results["two_processes_closed"] = summary(measure(a, spread_shares(users, pairs, [a.ws_url, b_url], closed_plan), **timing))
+                    members_ab = a.make_users(members)
+                    group = a.make_group(members_ab[0], members_ab)
+                    log(f"two processes, fan-out to {members} members spread over both")
+                    results["two_processes_fanout"] = fanout_summary(measure(a, fanout_shares(members_ab, group, senders, [a.ws_url, b_url], closed_plan), **timing))
                 finally:
                     b.stop()
     one, two = results["one_process_closed"]["msgs_per_s"], results["two_processes_closed"]["msgs_per_s"]
     results["throughput_ratio_two_to_one"] = round(two / one, 2) if one else None
+    one, two = results["one_process_fanout"]["deliveries_per_s"], results["two_processes_fanout"]["deliveries_per_s"]
+    results["fanout_ratio_two_to_one"] = round(two / one, 2) if one else None
     return results
 
 
@@ -113,9 +145,11 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=10.0)
     parser.add_argument("--warmup", type=float, default=3.0)
     parser.add_argument("--grace", type=float, default=5.0)
+    parser.add_argument("--members", type=int, default=500, help="fan-out: group members, one socket each")
+    parser.add_argument("--senders", type=int, default=4, help="fan-out: members sending in a closed loop")
     parser.add_argument("--json-out")
     args = parser.parse_args()
-    results = run(args.pairs, args.rate, args.duration, args.warmup, args.grace)
+    results = run(args.pairs, args.rate, args.duration, args.warmup, args.grace, args.members, args.senders)
     text = json.dumps(results, indent=2)
     print(text)
     if args.json_out:
