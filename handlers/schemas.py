@@ -34,6 +34,16 @@ class LoginSchema(StrictSchema):
             raise ValidationError("give username or email", "username")
 
 
+class ChangePasswordSchema(StrictSchema):
+    current_password = fields.String(required=True, validate=validate.Length(min=1, max=1024))
+    new_password = fields.String(required=True, validate=validate.Length(min=6, max=128))  # as RegisterSchema.password
+
+    @validates_schema
+    def _differs(self, data, **kwargs):
+        if data.get("current_password") is not None and data.get("current_password") == data.get("new_password"):
+            raise ValidationError("must differ from the current password", "new_password")
+
+
 class UpdateMeSchema(StrictSchema):
     nickname = fields.String(allow_none=True, validate=validate.Length(min=1, max=64))
     avatar = fields.String(allow_none=True, validate=validate.Length(max=255))

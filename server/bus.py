@@ -22,7 +22,7 @@ class BusReceiver(Protocol):
 
     def remote_presence(self, node: str, user_id: int, online: bool) -> None: ...
 
-    def remote_close(self, token_id: str | None, user_id: int | None) -> None: ...
+    def remote_close(self, token_id: str | None, user_id: int | None, keep_token: str | None = None) -> None: ...
 
     def remote_node(self, node: str, online: list[int], recent_seqs: dict[int, int]) -> None:
         """A heartbeat: the node's users online and the last seqs it committed recently."""
@@ -45,7 +45,7 @@ class Bus(Protocol):
 
     def publish_presence(self, user_id: int, online: bool) -> None: ...
 
-    def publish_close(self, *, token_id: str | None = None, user_id: int | None = None) -> None: ...
+    def publish_close(self, *, token_id: str | None = None, user_id: int | None = None, keep_token: str | None = None) -> None: ...
 
     async def close(self) -> None: ...
 
@@ -67,7 +67,7 @@ class LocalBus:
     def publish_presence(self, user_id: int, online: bool) -> None:
         pass
 
-    def publish_close(self, *, token_id: str | None = None, user_id: int | None = None) -> None:
+    def publish_close(self, *, token_id: str | None = None, user_id: int | None = None, keep_token: str | None = None) -> None:
         pass
 
     async def close(self) -> None:

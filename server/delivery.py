@@ -123,6 +123,13 @@ class Delivery:
         if self.clustered:
             self._bus.publish_close(token_id=token_id)
 
+    def close_user_but(self, user_id: int, keep_token: str) -> None:
+        """Close the user's sockets but those of token `keep_token`, on every process (1008):
+        their other tokens were revoked by a password change."""
+        self._tracker.close_user(user_id, keep_token=keep_token)
+        if self.clustered:
+            self._bus.publish_close(user_id=user_id, keep_token=keep_token)
+
     # --- the cluster bus's receiver ------------------------------------------------------------
 
     def remote_to_users(self, user_ids: list[int], event: str, data: Any) -> None:
@@ -138,13 +145,14 @@ class Delivery:
         else:
             known.online.discard(user_id)
 
-    def remote_close(self, token_id: str | None, user_id: int | None) -> None:
+    def remote_close(self, token_id: str | None, user_id: int | None, keep_token: str | None = None) -> None:
         """A token was revoked (logout), or all of a user's were (`hubbub user disable`, `hubbub
-        token revoke`: the admin CLI publishes this, see `server.nats_bus.publish_close_user`)."""
+        token revoke`: the admin CLI publishes this, see `server.nats_bus.publish_close_user`),
+        or all but `keep_token` (a password change)."""
         if token_id is not None:
             self._tracker.close_token(token_id)
         if user_id is not None:
-            self._tracker.close_user(user_id)
+            self._tracker.close_user(user_id, keep_token=keep_token)
 
     def remote_node(self, node: str, online: list[int], recent_seqs: dict[int, int]) -> None:
         known = self._nodes.setdefault(node, _Node())

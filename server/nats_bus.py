@@ -41,9 +41,10 @@ NODE_SUBJECT = "hubbub.node"
 MAX_RECORDS_PER_MESSAGE = 512
 
 
-def _close_record(token_id: str | None, user_id: int | None) -> list:
-    """Close a token's sockets, or all of a user's, on every process (1008)."""
-    return ["x", token_id, user_id]
+def _close_record(token_id: str | None, user_id: int | None, keep_token: str | None = None) -> list:
+    """Close a token's sockets, or all of a user's but those of token `keep_token` (a password
+    change's caller), on every process (1008). Without one the record has its old three fields."""
+    return ["x", token_id, user_id] if keep_token is None else ["x", token_id, user_id, keep_token]
 
 
 async def publish_close_user(url: str, user_id: int, timeout_seconds: float = 5.0) -> None:
@@ -128,8 +129,8 @@ class NatsBus:
     def publish_presence(self, user_id: int, online: bool) -> None:
         self._queue(["p", self.node, user_id, online])
 
-    def publish_close(self, *, token_id: str | None = None, user_id: int | None = None) -> None:
-        self._queue(_close_record(token_id, user_id))
+    def publish_close(self, *, token_id: str | None = None, user_id: int | None = None, keep_token: str | None = None) -> None:
+        self._queue(_close_record(token_id, user_id, keep_token))
 
     def _queue(self, record: list) -> None:
         if self._down_since is not None:
@@ -185,7 +186,7 @@ class NatsBus:
                 elif kind == "p":
                     receiver.remote_presence(record[1], record[2], record[3])
                 elif kind == "x":
-                    receiver.remote_close(record[1], record[2])
+                    receiver.remote_close(*record[1:4])  # a fourth field: the token a password change kept
                 elif kind == "r":
                     receiver.bus_resumed(record[1])
             except Exception:  # noqa: BLE001 - one bad record must not cost the others

@@ -440,20 +440,23 @@ class ConnectionTracker:
             conn.close(code, message)
         return len(closing)
 
-    def close_user(self, user_id: int, message: str = "tokens revoked") -> int:
-        """Close every socket of the user (1008): their tokens were revoked, or they were disabled."""
-        closing = list(self.sockets_of(user_id))
+    def close_user(self, user_id: int, message: str = "tokens revoked", *, keep_token: str | None = None) -> int:
+        """Close every socket of the user (1008): their tokens were revoked, or they were disabled;
+        but those of token `keep_token` (a password change's caller)."""
+        closing = [conn for conn in self.sockets_of(user_id) if keep_token is None or conn.token_id != keep_token]
         for conn in closing:
             conn.close(CLOSE_POLICY, message)
         return len(closing)
 
-    def close_ended_sessions(self, sessions: dict[int, int | None]) -> int:
-        """`sessions`: {user_id: the token generation still valid, or None when the user is
-        disabled}; the sockets of other generations, and all of a disabled user's, close (1008)."""
+    def close_ended_sessions(self, sessions: dict[int, tuple[int, str | None] | None]) -> int:
+        """`sessions`: {user_id: (the token generation still valid, the id of a token valid
+        whatever its generation or None), or None when the user is disabled}; the sockets of other
+        generations but the kept token's, and all of a disabled user's, close (1008)."""
         closed = 0
-        for user_id, generation in sessions.items():
-            for conn in self.sockets_of(user_id):
-                if generation is None or conn.token_generation != generation:
+        for user_id, session in sessions.items():
+            generation, kept = session if session is not None else (None, None)
+            for conn in list(self.sockets_of(user_id)):
+                if generation is None or (conn.token_generation != generation and conn.token_id != kept):
                     conn.close(CLOSE_POLICY, "account disabled" if generation is None else "tokens revoked")
                     closed += 1
         return closed

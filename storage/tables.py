@@ -97,6 +97,9 @@ users = Table(
     Column("status", TinyInt, server_default="1", comment="1 normal, 0 disabled"),
     # Every token carries the generation it was issued in; bumping it revokes them all at once.
     Column("token_generation", Integer, nullable=False, server_default="0", comment="tokens of another generation are revoked"),
+    # A password change revokes the user's other tokens by bumping the generation, but not the
+    # token that asked for it: that one's id is kept here until the generation is bumped again.
+    Column("kept_token_jti", String(36), nullable=True, comment="a token valid whatever its generation: the one that changed the password"),
     Column("created_at", Millis, nullable=False, server_default=now_ms()),
     Column("updated_at", Millis, nullable=False, server_default=now_ms_on_update()),
     **MYSQL_TABLE_OPTIONS,

@@ -21,6 +21,7 @@ CONTRACT_ROUTES = {
     ("POST", "/api/auth/register"),
     ("POST", "/api/auth/login"),
     ("POST", "/api/auth/logout"),
+    ("POST", "/api/auth/password"),
     ("GET", "/api/users/me"),
     ("PATCH", "/api/users/me"),
     ("GET", "/api/users"),

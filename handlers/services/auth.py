@@ -15,6 +15,7 @@ from storage import tokens as token_store
 from storage import users as user_store
 
 BAD_CREDENTIALS = "invalid username, email or password"
+WRONG_PASSWORD = "current password is wrong"
 
 
 class AuthService:
@@ -81,9 +82,9 @@ class AuthService:
             raise Unauthorized("token revoked")
         return claims
 
-    async def sessions_ended(self, user_ids: list[int]) -> dict[int, int | None]:
-        """Of these users, those whose sockets may have to close: {user_id: their current token
-        generation, or None when disabled}."""
+    async def sessions_ended(self, user_ids: list[int]) -> dict[int, tuple[int, str | None] | None]:
+        """Of these users, those whose sockets may have to close: {user_id: (their current token
+        generation, the token a password change kept or None), or None when disabled}."""
         if not user_ids:
             return {}
         async with self._db.connect() as conn:
@@ -95,6 +96,30 @@ class AuthService:
             return set()
         async with self._db.connect() as conn:
             return await token_store.revoked_among(conn, token_ids)
+
+    async def change_password(self, claims: TokenClaims, *, current_password: str, new_password: str, client_address: str) -> None:
+        """Check the current password (throttled as login is, on the same counts: 429), set the
+        new one and revoke every other token of the user in one transaction; the caller's token
+        stays valid (`storage.tokens.revoke_all_but`). A wrong current password is 403, not 401:
+        the token is fine, and a client must not take the answer for a logout."""
+        address_key = "address:" + client_address
+        account_key = f"user:{claims.user_id}"
+        self.throttle.check(address_key, account_key)
+        async with self._db.connect() as conn:
+            row = await user_store.get_user(conn, claims.user_id)
+        if row is None:
+            raise Unauthorized("token revoked")
+        attempt = self.throttle.begin(account_key, address_key)
+        if not await verify_password(current_password, row.password_hash):
+            raise Forbidden(WRONG_PASSWORD)
+        self.throttle.forgive(attempt, account_key, address_key)
+        password_hash = await hash_password(new_password, self._settings.bcrypt_rounds)
+        async with self._db.begin() as conn:
+            # The token is checked again in the same statement: revoked since the request began
+            # (logout, `hubbub token revoke`, disabling), it must not be brought back as the kept one.
+            if not await token_store.revoke_all_but(conn, claims.user_id, claims.jti, claims.generation):
+                raise Unauthorized("token revoked")
+            await user_store.set_password_hash(conn, claims.user_id, password_hash)
 
     async def logout(self, claims: TokenClaims) -> None:
         expires_at = datetime.fromtimestamp(claims.expires_at, UTC).replace(tzinfo=None)

@@ -4,7 +4,7 @@ from aiohttp import web
 
 from handlers.errors import Forbidden, RateLimited, Unauthorized
 from handlers.metrics import LOGINS
-from handlers.schemas import LoginSchema, RegisterSchema
+from handlers.schemas import ChangePasswordSchema, LoginSchema, RegisterSchema
 from server.envelope import envelope, read_json
 from server.keys import CLAIMS, DELIVERY, SERVICES
 from server.middleware import public
@@ -35,6 +35,20 @@ async def login(request: web.Request) -> web.Response:
         raise
     LOGINS("ok").inc()
     return envelope(result)
+
+
+@routes.post("/api/auth/password")
+@documented(
+    "Change the password: every other token of the caller is revoked and its sockets close (1008); this token stays valid",
+    body=ChangePasswordSchema,
+    errors=(401, 403, 422, 429),
+)
+async def change_password(request: web.Request) -> web.Response:
+    claims = request[CLAIMS]
+    body = await read_json(request, ChangePasswordSchema())
+    await request.app[SERVICES].auth.change_password(claims, **body, client_address=request.remote or "unknown")
+    request.app[DELIVERY].close_user_but(claims.user_id, claims.jti)
+    return envelope(None)
 
 
 @routes.post("/api/auth/logout")
