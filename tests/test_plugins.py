@@ -5,8 +5,10 @@ import asyncio
 import importlib
 import importlib.metadata
 import logging
+import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
 
@@ -25,14 +27,31 @@ EXAMPLE_DIST = "hubbub-example-plugin"
 
 
 @pytest.fixture(scope="session")
-def example_plugin() -> str:
-    """Installs the example plugin into this environment, as a user would (pip, not import)."""
-    subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--force-reinstall", str(EXAMPLE)],
-        check=True,
-    )
+def example_plugin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Installs the example plugin into this environment, as a user would (pip, not import).
+
+    From a fresh copy of its source: setuptools leaves a build/ folder in the tree it builds,
+    and a stale one brought back files the plugin no longer has. Uninstalled afterwards unless
+    it was installed before, so that a test run leaves the developer's environment as it found
+    it (a plain `hubbub serve` autoloads whatever plugin is installed)."""
+    was_installed = _is_installed(EXAMPLE_DIST)
+    source = tmp_path_factory.mktemp("example-plugin") / EXAMPLE.name
+    shutil.copytree(EXAMPLE, source, ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"))
+    pip = [sys.executable, "-m", "pip", "--disable-pip-version-check"]
+    subprocess.run([*pip, "install", "--quiet", "--no-deps", "--force-reinstall", str(source)], check=True)
     importlib.invalidate_caches()
-    return importlib.metadata.version(EXAMPLE_DIST)
+    yield importlib.metadata.version(EXAMPLE_DIST)
+    if not was_installed:
+        subprocess.run([*pip, "uninstall", "--quiet", "--yes", EXAMPLE_DIST], check=True)
+        importlib.invalidate_caches()
+
+
+def _is_installed(distribution: str) -> bool:
+    try:
+        importlib.metadata.distribution(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return False
+    return True
 
 
 @pytest.fixture
