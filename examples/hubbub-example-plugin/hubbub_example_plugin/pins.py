@@ -2,9 +2,10 @@
 
 from marshmallow import Schema, fields, validate
 
-from handlers.base import Context, Handler
-from handlers.errors import Forbidden
+from handlers.api import Context, Forbidden, Handler, require_api
 from hubbub_example_plugin import store
+
+require_api("1.0")
 
 RECALLED = 3
 

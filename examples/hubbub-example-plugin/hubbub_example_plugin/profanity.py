@@ -2,7 +2,7 @@
 
 import re
 
-from handlers.hooks import MessageRejected, OutgoingMessage
+from handlers.api import MessageRejected, OutgoingMessage
 
 TEXT = 1
 MASKED = re.compile(r"\b(darn|heck)\b", re.IGNORECASE)
