@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import replace
 from typing import Any
 
 from aiohttp import WSMsgType
@@ -32,6 +33,7 @@ class FramePipeline:
     def __init__(self, registry: HandlerRegistry, plugin_timeout_seconds: float) -> None:
         self._registry = registry
         self._plugin_timeout = plugin_timeout_seconds
+        self._plugin_loggers: dict[str, logging.Logger] = {}
 
     async def process(self, ctx: Context, bucket: TokenBucket, msg_type: WSMsgType, payload: Any) -> bytes:
         """The serialized reply (JSON bytes) to one frame."""
@@ -77,6 +79,14 @@ class FramePipeline:
                 log.exception("frame %r of user %s: error data is not JSON", type_name, ctx.user_id)
                 return error_frame(frame_id, HubbubError())
 
+    def _plugin_logger(self, origin: str) -> logging.Logger:
+        """`ctx.logger` of a plugin's handler: named after its distribution, so every line it
+        logs says which plugin (PLUGINS.md)."""
+        logger = self._plugin_loggers.get(origin)
+        if logger is None:
+            logger = self._plugin_loggers[origin] = logging.getLogger(f"hubbub.plugins.{origin}")
+        return logger
+
     def _resolve(self, type_name: Any) -> Registered:
         if not isinstance(type_name, str):
             raise BadRequest("type must be a string")
@@ -90,6 +100,7 @@ class FramePipeline:
         a plugin gets `plugin_timeout_seconds`."""
         if registered.builtin:
             return await registered.handler.handle(ctx, data)
+        ctx = replace(ctx, logger=self._plugin_logger(registered.origin))
         try:
             result = await asyncio.wait_for(registered.handler.handle(ctx, data), self._plugin_timeout)
         except TimeoutError:

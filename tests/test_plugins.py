@@ -161,6 +161,13 @@ class Exploding(Handler):
         raise RuntimeError("plugin bug")
 
 
+class Chatty(Handler):
+    type = "acme.chat"
+
+    async def handle(self, ctx: Context, data: dict) -> None:
+        ctx.logger.warning("acme says hello")
+
+
 class Sleepy(Handler):
     type = "acme.sleep"
 
@@ -173,6 +180,7 @@ async def unsafe_client(aiohttp_client, settings, engine):
     registry = registry_from_settings(settings)
     registry.add(Exploding, origin="acme-plugin")
     registry.add(Sleepy, origin="acme-plugin")
+    registry.add(Chatty, origin="acme-plugin")
     return await aiohttp_client(create_app(settings.replace(plugin_timeout_seconds=0.3), registry=registry))
 
 
@@ -185,6 +193,15 @@ async def test_a_plugin_exception_is_a_500_reply_logged_with_its_name(unsafe_cli
     assert any("acme-plugin" in record.getMessage() for record in caplog.records)
     assert (await socket.request("ping"))["code"] == 200
     assert (await other.request("ping"))["code"] == 200
+
+
+async def test_a_plugin_logs_under_its_own_name(unsafe_client, caplog):
+    alice = await UserFactory(unsafe_client).make("alice")
+    socket = await alice.connect()
+    with caplog.at_level(logging.WARNING):
+        assert (await socket.request("acme.chat"))["code"] == 200
+    said = [record for record in caplog.records if record.getMessage() == "acme says hello"]
+    assert [record.name for record in said] == ["hubbub.plugins.acme-plugin"]
 
 
 async def test_a_plugin_that_takes_too_long_gets_504_and_the_socket_lives(unsafe_client):
