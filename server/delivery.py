@@ -23,6 +23,8 @@ log = logging.getLogger(__name__)
 
 NODE_TIMEOUT_SECONDS = 10.0
 TAIL_CHECK_SECONDS = 1.0
+# Alone, nothing is lost to check for; idle conversations are still forgotten now and then.
+FORGET_IDLE_EVERY_SECONDS = 60.0
 
 # Token ids among these that are revoked (a process that missed a logout while the bus was away).
 RevokedAmong = Callable[[list[str]], Awaitable[set[str]]]
@@ -75,6 +77,8 @@ class Delivery:
                 asyncio.create_task(self.sequencer.watch_tail(TAIL_CHECK_SECONDS), name="tail-watch"),
                 asyncio.create_task(self._forget_silent_nodes(), name="node-timeout"),
             ]
+        else:
+            self._tasks = [asyncio.create_task(self.sequencer.forget_idle_forever(FORGET_IDLE_EVERY_SECONDS), name="forget-idle")]
 
     async def close(self) -> None:
         for task in self._tasks:

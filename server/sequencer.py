@@ -40,6 +40,7 @@ log = logging.getLogger(__name__)
 # of one process finish within milliseconds of each other; a bus adds well under one.
 GAP_SECONDS = 0.25
 # A conversation with no traffic for this long is forgotten (and the horizon moves past it).
+# Far longer than CLOCK_SKEW, which the horizon leaves on either side.
 IDLE_SECONDS = 600.0
 # Clocks of other machines may run behind ours by this much: the horizon is moved back by it,
 # so at worst a message committed just before it is pushed once more, never skipped.
@@ -149,6 +150,12 @@ class Sequencer:
             self.resync([cid for cid, stream in self._streams.items() if stream.touched >= recent])
             self.forget_idle()
 
+    async def forget_idle_forever(self, every_seconds: float) -> None:
+        """Forever: `forget_idle`, so memory follows the conversations in use, not all ever seen."""
+        while True:
+            await asyncio.sleep(every_seconds)
+            self.forget_idle()
+
     def forget_idle(self) -> None:
         """Drop conversations idle past `idle_seconds` with nothing held back."""
         cutoff = time.monotonic() - self._idle_seconds
@@ -156,9 +163,10 @@ class Sequencer:
         if idle:
             for cid in idle:
                 del self._streams[cid]
-            # The forgotten were last touched before `cutoff`: nothing after it can have been
-            # delivered for them, so a first look from here on starts there.
-            self.horizon = max(self.horizon, utc_now() - timedelta(seconds=self._idle_seconds) - CLOCK_SKEW)
+            # The forgotten were last touched before `cutoff`, so what was delivered for them was
+            # committed before it (by a clock up to CLOCK_SKEW ahead of ours), and what they will
+            # be owed is committed from now on: a first look from here on starts in between.
+            self.horizon = max(self.horizon, utc_now() - timedelta(seconds=self._idle_seconds) + CLOCK_SKEW)
 
     async def close(self) -> None:
         for task in list(self._tasks):

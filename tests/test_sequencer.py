@@ -178,3 +178,20 @@ async def test_a_conversation_first_heard_of_by_heartbeat_is_caught_up(engine, c
     await until(lambda: len(recorder.seqs) == 2)
     assert recorder.seqs == [1, 2]
     await sequencer.close()
+
+
+async def test_a_forgotten_conversation_is_not_pushed_again_when_its_next_message_comes(engine, conversation, monkeypatch):
+    monkeypatch.setattr("server.sequencer.CLOCK_SKEW", timedelta(0))
+    cid, sender = conversation
+    recorder = Recorder()
+    sequencer = Sequencer(recorder, CommittedMessages(engine), gap_seconds=GAP, idle_seconds=0.3)
+    (first,) = await commit(engine, cid, sender, 1)
+    sequencer.accept(first)
+    await asyncio.sleep(0.5)
+    sequencer.forget_idle()
+    (second,) = await commit(engine, cid, sender, 1)
+    sequencer.accept(second)
+    await until(lambda: len(recorder.seqs) >= 2)
+    await asyncio.sleep(0.1)
+    assert recorder.seqs == [1, 2]
+    await sequencer.close()
