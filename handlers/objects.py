@@ -23,10 +23,11 @@ def me_vo(row: Any, online: bool) -> dict:
     return vo
 
 
-def message_vo(row: Any, quoted: Any = None, reactions: list[dict] | None = None) -> dict:
+def message_vo(row: Any, quoted: Any = None, reactions: list[dict] | None = None, mentions: list[int] | None = None) -> dict:
     """`row` is a storage Row or the dict `storage.messages.append_message` returns; `quoted`
     is the row of the message it replies to (a dict row may carry its `reply_to` instead);
-    `reactions` its ReactionVOs (none: a message just sent has none)."""
+    `reactions` its ReactionVOs (none: a message just sent has none); `mentions` the user ids
+    it mentions (a dict row just appended may carry its `mentions` instead)."""
     get = row.get if isinstance(row, dict) else row._mapping.get
     status = get("status")
     edited_at = get("edited_at")
@@ -46,6 +47,7 @@ def message_vo(row: Any, quoted: Any = None, reactions: list[dict] | None = None
         "change_seq": get("change_seq") or 0,
         "reply_to": quote_vo(quoted) if quoted is not None else get("reply_to"),
         "reactions": [] if status == STATUS_RECALLED or reactions is None else reactions,
+        "mentions": [] if status == STATUS_RECALLED else (mentions if mentions is not None else get("mentions") or []),
     }
 
 
@@ -88,7 +90,15 @@ def is_archived(row: Any) -> bool:
 
 
 def conversation_vo(
-    row: Any, *, last_read_seq: int, unread_count: int, last_message: dict | None, peer: dict | None, recall_window_seconds: int, edit_window_seconds: int
+    row: Any,
+    *,
+    last_read_seq: int,
+    unread_count: int,
+    mention_count: int,
+    last_message: dict | None,
+    peer: dict | None,
+    recall_window_seconds: int,
+    edit_window_seconds: int,
 ) -> dict:
     return {
         "id": row.id,
@@ -99,9 +109,11 @@ def conversation_vo(
         "last_seq": row.last_seq,
         "last_read_seq": last_read_seq,
         "unread_count": unread_count,
+        "mention_count": mention_count,
         "last_message": last_message,
         "recall_window_seconds": recall_window_seconds,
         "edit_window_seconds": edit_window_seconds,
+        "mentions_all": bool(row.mentions_all),
         "last_change_seq": row.last_change_seq,
         "muted": bool(row.muted),
         "pinned": bool(row.pinned),

@@ -200,17 +200,18 @@ MAX_EDIT_WINDOW_SECONDS = 7 * 24 * 3600
 
 
 class UpdateConversationSchema(StrictSchema):
-    """PATCH of a group: its name and/or its recall and edit windows (null: the server's
-    setting; 0: recall or editing switched off)."""
+    """PATCH of a group: its name, its recall and edit windows (null: the server's setting;
+    0: recall or editing switched off) and/or who may mention @all."""
 
     name = fields.String(validate=GROUP_NAME)
     recall_window_seconds = fields.Integer(strict=True, allow_none=True, validate=validate.Range(min=0, max=MAX_RECALL_WINDOW_SECONDS))
     edit_window_seconds = fields.Integer(strict=True, allow_none=True, validate=validate.Range(min=0, max=MAX_EDIT_WINDOW_SECONDS))
+    mentions_all = StrictBoolean(metadata={"description": "true: every member may mention @all; false: the owner only"})
 
     @validates_schema
     def _something(self, data, **kwargs):
         if not data:
-            raise ValidationError("give name, recall_window_seconds and/or edit_window_seconds", "name")
+            raise ValidationError("give name, recall_window_seconds, edit_window_seconds and/or mentions_all", "name")
 
 
 class ConversationSettingsSchema(StrictSchema):

@@ -84,6 +84,7 @@ class MessageVO(Schema):
     change_seq = fields.Integer(metadata={"description": "the conversation's change seq of the latest edit or recall; 0 if none"})
     reply_to = fields.Nested(QuoteVO, allow_none=True, metadata={"description": "the message this one replies to, as it is now"})
     reactions = fields.List(fields.Nested(ReactionVO), metadata={"description": "emoji in the order first used; none once recalled"})
+    mentions = fields.List(fields.Integer(), metadata={"description": "ids of the members it mentions (resolved when sent); none once recalled"})
 
 
 class MessageVersionVO(Schema):
@@ -101,9 +102,11 @@ class ConversationVO(Schema):
     last_seq = fields.Integer()
     last_read_seq = fields.Integer()
     unread_count = fields.Integer()
+    mention_count = fields.Integer(metadata={"description": "messages past the caller's read marker that mention it, not recalled"})
     last_message = fields.Nested(MessageVO, allow_none=True)
     recall_window_seconds = fields.Integer()
     edit_window_seconds = fields.Integer()
+    mentions_all = fields.Boolean(metadata={"description": "true: every member may mention @all; false: the owner only"})
     last_change_seq = fields.Integer(metadata={"description": "the latest change seq: catch up with history changed_after"})
     muted = fields.Boolean(metadata={"description": "the caller muted it"})
     pinned = fields.Boolean(metadata={"description": "the caller pinned it to the top of its list"})

@@ -10,6 +10,7 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import FunctionElement
 
 from storage.clock import utc_now
+from storage.mentions import mention_count_column
 from storage.tables import (
     CONVERSATION_DIRECT,
     CONVERSATION_GROUP,
@@ -20,6 +21,7 @@ from storage.tables import (
     conversations,
     message_changes,
     message_edits,
+    message_mentions,
     message_reactions,
     messages,
 )
@@ -115,6 +117,7 @@ async def delete_conversation(conn: AsyncConnection, conversation_id: int) -> No
     await conn.execute(delete(message_edits).where(message_edits.c.message_id.in_(in_conversation)))
     await conn.execute(delete(message_changes).where(message_changes.c.conversation_id == conversation_id))
     await conn.execute(delete(message_reactions).where(message_reactions.c.conversation_id == conversation_id))
+    await conn.execute(delete(message_mentions).where(message_mentions.c.conversation_id == conversation_id))
     await conn.execute(delete(messages).where(messages.c.conversation_id == conversation_id))
     await conn.execute(delete(members).where(members.c.conversation_id == conversation_id))
     await conn.execute(delete(conversations).where(conversations.c.id == conversation_id))
@@ -224,10 +227,10 @@ async def unread_count(conn: AsyncConnection, conversation_id: int, user_id: int
 
 async def member_views(conn: AsyncConnection, conversation_id: int, user_ids: list[int] | None = None) -> list[Row]:
     """The conversation once per member (all members, or those of `user_ids` who are members),
-    each row with that member's `member_id`, `role`, `last_read_seq` and `unread_count`: one
+    each row with that member's `member_id`, `role`, `last_read_seq`, `unread_count` and `mention_count`: one
     query however many members, for the events that describe the conversation to each."""
     query = (
-        select(conversations, members.c.user_id.label("member_id"), members.c.last_read_seq, members.c.role, *MEMBER_SETTINGS, unread_count_column())
+        select(conversations, members.c.user_id.label("member_id"), members.c.last_read_seq, members.c.role, *MEMBER_SETTINGS, unread_count_column(), mention_count_column())
         .join(members, members.c.conversation_id == conversations.c.id)
         .where(conversations.c.id == conversation_id)
         .order_by(members.c.user_id)
@@ -240,10 +243,10 @@ async def member_views(conn: AsyncConnection, conversation_id: int, user_ids: li
 
 
 async def list_for_user(conn: AsyncConnection, user_id: int, *, include_archived: bool = False) -> list[Row]:
-    """The user's conversations with its marker, unread count and settings: pinned first, then
+    """The user's conversations with its marker, unread and mention counts and settings: pinned first, then
     latest activity first; archived ones only when asked for."""
     query = (
-        select(conversations, members.c.last_read_seq, members.c.role, *MEMBER_SETTINGS, unread_count_column())
+        select(conversations, members.c.last_read_seq, members.c.role, *MEMBER_SETTINGS, unread_count_column(), mention_count_column())
         .join(members, and_(members.c.conversation_id == conversations.c.id, members.c.user_id == user_id))
         .order_by(members.c.pinned.desc(), conversations.c.updated_at.desc(), conversations.c.id.desc())
     )

@@ -121,6 +121,7 @@ conversations = Table(
     Column("last_seq", BigInteger, nullable=False, server_default="0"),
     Column("recall_window_seconds", Integer, nullable=True, comment="NULL: the server's setting"),
     Column("edit_window_seconds", Integer, nullable=True, comment="NULL: the server's setting"),
+    Column("mentions_all", TinyInt, nullable=False, server_default="1", comment="1: every member may @all; 0: the owner only"),
     # Counts the changes (edits, recalls) to messages already sent, for catch-up by `changed_after`.
     Column("last_change_seq", BigInteger, nullable=False, server_default="0"),
     Column("created_at", Millis, nullable=False, server_default=now_ms()),
@@ -222,6 +223,19 @@ message_reactions = Table(
     # Deleting a conversation deletes its reactions in one statement, without a join.
     Column("conversation_id", Id, ForeignKey("conversations.id", ondelete="CASCADE"), nullable=False),
     Column("created_at", Millis, nullable=False),
+    Index(None, "conversation_id"),
+    **MYSQL_TABLE_OPTIONS,
+)
+
+message_mentions = Table(
+    "message_mentions",
+    metadata,
+    Column("message_id", Id, ForeignKey("messages.id", ondelete="CASCADE"), primary_key=True),
+    Column("user_id", Id, ForeignKey("users.id"), primary_key=True),
+    Column("conversation_id", Id, ForeignKey("conversations.id", ondelete="CASCADE"), nullable=False),
+    Column("seq", BigInteger, nullable=False),
+    # A member's mentions past its read marker: one range of this index.
+    Index("ix_message_mentions_user_conversation_seq", "user_id", "conversation_id", "seq"),
     Index(None, "conversation_id"),
     **MYSQL_TABLE_OPTIONS,
 )

@@ -72,6 +72,7 @@ class ConversationService:
                 row,
                 last_read_seq=row.last_read_seq,
                 unread_count=row.unread_count,
+                mention_count=row.mention_count,
                 last_message=last_vo,
                 peer=pair.get(direct_peer_id(row, row.member_id)),
                 recall_window_seconds=self.recall_window(row),
@@ -102,6 +103,7 @@ class ConversationService:
                     row,
                     last_read_seq=row.last_read_seq,
                     unread_count=row.unread_count,
+                    mention_count=row.mention_count,
                     last_message=last_vos.get(row.id),
                     peer=user_vo(peer, self._pusher.is_online(peer.id)) if peer is not None else None,
                     recall_window_seconds=self.recall_window(row),
@@ -173,7 +175,7 @@ class ConversationService:
         return views[owner_id]
 
     async def update(self, user_id: int, conversation_id: int, changes: dict[str, Any]) -> dict:
-        """Rename a group and/or set its recall or edit window (owner only)."""
+        """Rename a group and/or set its recall or edit window or who may mention @all (owner only)."""
         async with self._db.begin() as conn:
             await self._require_owner(conn, conversation_id, user_id)
             await conversation_store.update_conversation(conn, conversation_id, **changes)

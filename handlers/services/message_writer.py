@@ -29,10 +29,11 @@ from handlers.push import OrderedPush, Pusher, Socket
 from handlers.services.conversations import NO_SUCH_CONVERSATION, require_member
 from handlers.services.files import file_reference, shareable_file
 from storage import conversations as conversation_store
+from storage import mentions as mention_store
 from storage import message_batch
 from storage import messages as message_store
 from storage.messages import NewMessage
-from storage.tables import CONVERSATION_DIRECT, MSG_TEXT
+from storage.tables import CONVERSATION_DIRECT, CONVERSATION_GROUP, MSG_TEXT
 
 log = logging.getLogger(__name__)
 
@@ -182,6 +183,8 @@ class MessageWriter:
                 )
                 if new.reply_to_id is not None:
                     row["reply_to"] = quote_vo(await message_store.get_message(conn, new.reply_to_id))
+                if new.msg_type == MSG_TEXT and "@" in content:
+                    row["mentions"] = await _store_mentions(conn, conversation, new.sender_id, row)
                 reads = await _reply_reads(conn, conversation.type, conversation.id, new.sender_id, conversation.last_read_seq, row["seq"])
                 if conversation.type == CONVERSATION_DIRECT:
                     audience = [conversation.direct_low_id, conversation.direct_high_id]
@@ -217,15 +220,33 @@ async def _reply_reads(conn, conversation_type: int, conversation_id: int, sende
     return await message_store.mark_direct_read(conn, conversation_id, sender_id, seq) > 0
 
 
+async def _store_mentions(conn, conversation, sender_id: int, row: dict) -> list[int]:
+    """Resolve the message's @names to current members and store them with the message: the
+    mentioned user ids. @all is for groups, by everyone or by the owner only (`mentions_all`)."""
+    names = mention_store.names_in(row["content"])
+    if not names:
+        return []
+    everyone = (
+        mention_store.ALL in names
+        and conversation.type == CONVERSATION_GROUP
+        and (bool(conversation.mentions_all) or conversation.owner_id == sender_id)
+    )
+    user_ids = await mention_store.resolve(conn, conversation.id, sender_id, names, everyone=everyone)
+    await mention_store.add(conn, row["id"], conversation.id, row["seq"], user_ids)
+    return user_ids
+
+
 def _batchable(send: QueuedSend) -> bool:
-    """A text message that quotes nothing: a reply is written alone, with its quote read in
-    its transaction, so that the group commit's statements stay as they are."""
-    return send.new.msg_type == MSG_TEXT and send.new.reply_to_id is None
+    """A text message that quotes nothing and has no '@' in it: a reply is written alone, with
+    its quote read in its transaction, and so is a message that may mention someone, with its
+    mentions, so that the group commit's statements stay as they are."""
+    new = send.new
+    return new.msg_type == MSG_TEXT and new.reply_to_id is None and "@" not in new.content
 
 
 def _units_of(sends: list[QueuedSend]) -> list[list[QueuedSend]]:
-    """Runs of plain text messages, and each file message or reply alone (its file or quote
-    is checked in its own transaction), in queue order."""
+    """Runs of plain text messages, and each file message, reply or message with an '@' alone
+    (its file, quote or mentions are handled in its own transaction), in queue order."""
     units: list[list[QueuedSend]] = []
     for send in sends:
         if _batchable(send) and units and _batchable(units[-1][0]):

@@ -17,6 +17,7 @@ from handlers.services.message_views import message_view, message_vos
 from handlers.services.message_writer import DuplicateClientId, MessageWriter
 from settings import Settings
 from storage import conversations as conversation_store
+from storage import mentions as mention_store
 from storage import messages as message_store
 from storage import reactions as reaction_store
 from storage.clock import to_millis, utc_now
@@ -140,6 +141,7 @@ class MessagingService:
             change_seq = await message_store.record_change(conn, message.conversation_id, message_id)
             await message_store.mark_recalled(conn, message_id, change_seq)
             await reaction_store.delete_for_message(conn, message_id)
+            await mention_store.delete_for_message(conn, message_id)
             audience = await conversation_store.member_ids(conn, message.conversation_id)
             recalled = await message_view(conn, message, status=STATUS_RECALLED, change_seq=change_seq)
         event = {"conversation_id": message.conversation_id, "message_id": message_id, "seq": message.seq, "change_seq": change_seq}
