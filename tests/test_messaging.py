@@ -6,6 +6,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select, update
 
+from server.keys import SERVICES
 from storage.tables import messages
 
 
@@ -148,6 +149,16 @@ async def test_history_pages_hold_the_contracts_50_by_default(users, settings):
     assert over_socket["code"] == 200 and [m["seq"] for m in over_socket["data"]] == list(range(2, 52))
     assert settings.history_max_limit == 100
     assert len(await bob.ok("GET", path, params={"limit": "100"})) == 51
+
+
+async def test_the_history_service_pages_50_by_default_for_plugins_too(users, client):
+    """Plugins call the service (ctx.services.messaging.history) with no limit."""
+    alice, bob, a, b = await direct_pair(users)
+    conversation = await alice.ok("POST", "/api/conversations", json={"type": "direct", "peer_id": bob.id})
+    for i in range(1, 52):
+        await alice.ok("POST", f"/api/conversations/{conversation['id']}/messages", json={"content": f"m{i}"})
+    page = await client.server.app[SERVICES].messaging.history(bob.id, conversation["id"], before=None, after=None, limit=None)
+    assert [m["seq"] for m in page] == list(range(2, 52))
 
 
 async def test_history_numbers_are_integers_on_the_socket_as_for_every_frame(users):

@@ -11,6 +11,7 @@ from handlers.events import MESSAGE_EDITED, MESSAGE_READ, MESSAGE_RECALLED
 from handlers.hooks import OutgoingMessage, PreSendHooks
 from handlers.objects import message_version_vo
 from handlers.push import Pusher, Socket
+from handlers.schemas import HISTORY_DEFAULT_LIMIT
 from handlers.services.conversations import ConversationService, require_member
 from handlers.services.files import referenced_file_id
 from handlers.services.message_views import message_view, message_vos
@@ -231,7 +232,7 @@ class MessagingService:
     async def history(
         self, user_id: int, conversation_id: int, *, before: int | None, after: int | None, limit: int | None, changed_after: int | None = None
     ) -> list[dict]:
-        limit = self._settings.history_max_limit if limit is None else limit
+        limit = min(HISTORY_DEFAULT_LIMIT, self._settings.history_max_limit) if limit is None else limit
         errors = {}
         if limit > self._settings.history_max_limit:
             errors["limit"] = [f"must be at most {self._settings.history_max_limit}"]
