@@ -18,6 +18,7 @@ from server.delivery import Delivery
 from server.gauges import SAMPLE_SECONDS, sample
 from server.http_metrics import metrics_middleware
 from server.keys import DB, DELIVERY, HOOKS, PIPELINE, READINESS, REGISTRY, SERVICES, SETTINGS, TRACKER
+from server.logs import add_request_id_header, request_id_middleware
 from server.middleware import auth_middleware, error_middleware
 from server.nats_bus import NatsBus
 from server.pipeline import FramePipeline
@@ -42,7 +43,7 @@ def create_app(settings: Settings, registry: HandlerRegistry | None = None, hook
     select them, unless given; a plugin that cannot be loaded raises RegistryError/HookError."""
     registry = registry if registry is not None else registry_from_settings(settings)
     hooks = hooks if hooks is not None else PreSendHooks(load_hooks(settings), settings.plugin_timeout_seconds)
-    app = web.Application(middlewares=[metrics_middleware, error_middleware, auth_middleware], client_max_size=JSON_BODY_MAX_BYTES)
+    app = web.Application(middlewares=[request_id_middleware, metrics_middleware, error_middleware, auth_middleware], client_max_size=JSON_BODY_MAX_BYTES)
     app[SETTINGS] = settings
     app[REGISTRY] = registry
     app[PIPELINE] = FramePipeline(registry, settings.plugin_timeout_seconds)
@@ -62,6 +63,7 @@ def create_app(settings: Settings, registry: HandlerRegistry | None = None, hook
     app.cleanup_ctx.append(gauge_sampler)
     app.on_startup.append(log_handler_types)
     app.on_shutdown.append(close_sockets)
+    app.on_response_prepare.append(add_request_id_header)
     return app
 
 

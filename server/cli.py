@@ -11,13 +11,17 @@ from sqlalchemy.engine import make_url
 
 from handlers.hooks import HookError
 from migrations import upgrade
-from handlers.registry import RegistryError
+from handlers.registry import BUILTIN_ORIGIN, RegistryError
 from server import admin_cli
 from server.access_log import RedactingAccessLogger, quiet_malformed_requests
 from server.app import create_app
+from server.keys import HOOKS, REGISTRY
+from server.logs import describe_bus, describe_database, setup_logging
 from server.signals import stop_on_signals
 from server.workers import supervise_workers
 from settings import SettingsError, load_settings
+
+log = logging.getLogger("hubbub")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -38,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"hubbub: bad settings: {exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    setup_logging(settings.log_level, settings.log_format)
     quiet_malformed_requests()
 
     if args.command == "migrate":
@@ -63,6 +67,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"hubbub: cannot load a plugin: {exc}", file=sys.stderr)
         return 2
     stop_on_signals(app)
+    log.info("%s", serving_line(app, settings))
     web.run_app(
         app,
         host=settings.host,
@@ -71,8 +76,20 @@ def main(argv: list[str] | None = None) -> int:
         shutdown_timeout=settings.shutdown_timeout_seconds + 1,
         handle_signals=False,  # server.signals: readiness fails before the sockets close
         reuse_port=args.reuse_port or None,
+        print=None,  # the startup line above says it, in the log's format
     )
+    log.info("hubbub stopped")
     return 0
+
+
+def serving_line(app: web.Application, settings) -> str:
+    """What this process serves, in one line and without credentials."""
+    plugins = sorted({origin for origin in app[REGISTRY].types().values() if origin != BUILTIN_ORIGIN} | {hook.origin for hook in app[HOOKS].hooks})
+    host = f"[{settings.host}]" if ":" in settings.host else settings.host
+    return (
+        f"hubbub serving http://{host}:{settings.port} database {describe_database(settings.database_url)}"
+        f" bus {describe_bus(settings.bus_url)} plugins {', '.join(plugins) if plugins else 'none'}"
+    )
 
 
 def _migrate_embedded(database_url: str) -> None:

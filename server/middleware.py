@@ -10,6 +10,7 @@ from handlers.errors import BadRequest, HubbubError, Unauthorized
 from server.envelope import error_envelope
 from server.errors import as_client_error
 from server.keys import CLAIMS, SERVICES
+from server.logs import user_id_var
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 log = logging.getLogger(__name__)
@@ -66,6 +67,7 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
         return await handler(request)
     token = bearer_token(request, allow_query=False)
     request[CLAIMS] = await request.app[SERVICES].auth.authenticate(token)
+    user_id_var.set(request[CLAIMS].user_id)
     return await handler(request)
 
 

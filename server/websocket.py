@@ -10,6 +10,7 @@ from yarl import URL
 from handlers.base import Context
 from handlers.errors import Forbidden
 from server.keys import DB, DELIVERY, PIPELINE, SERVICES, SETTINGS
+from server.logs import new_socket_id, socket_var, user_id_var
 from server.middleware import bearer_token, public
 from server.rate_limit import TokenBucket
 from server.tracker import Connection
@@ -26,6 +27,8 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
     app = request.app
     settings = app[SETTINGS]
     claims = await app[SERVICES].auth.authenticate(bearer_token(request, allow_query=True))
+    user_id_var.set(claims.user_id)
+    socket_var.set(new_socket_id())
     _check_origin(request, settings.allowed_origins)
 
     ws = web.WebSocketResponse(

@@ -47,6 +47,7 @@ class Settings:
     shutdown_timeout_seconds: float
     shutdown_drain_seconds: float
     log_level: str
+    log_format: str
     plugins_autoload: bool
     plugins_enabled: tuple[str, ...]
     handlers_disabled: tuple[str, ...]
@@ -107,6 +108,12 @@ def _strings(*names: str) -> list[Validator]:
 _VALIDATORS = [
     *_strings("host", "database_url", "upload_dir", "jwt_secret", "log_level", "bus_url", "metrics_token"),
     _int("port", 0, 65535),
+    Validator(
+        "log_format",
+        must_exist=True,
+        is_in=("text", "json"),
+        messages={"operations": "log_format must be \"text\" or \"json\", got {value!r}"},
+    ),
     *(
         _int(name, 1)
         for name in (
