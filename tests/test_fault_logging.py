@@ -7,13 +7,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import signal
 import socket
 import struct
-import subprocess
-import sys
-import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -24,7 +20,7 @@ from aiohttp import web
 from server.access_log import RedactingAccessLogger, quiet_malformed_requests
 from server.app import create_app
 from tests.chat import UserFactory
-from tests.test_cli import call, free_port
+from tests.processes import call, serve_without_settings
 
 
 def faults(caplog: pytest.LogCaptureFixture) -> list[str]:
@@ -176,20 +172,8 @@ async def test_a_fault_of_the_servers_own_is_still_logged_with_its_traceback(fau
 
 def test_hubbub_serve_logs_a_malformed_request_in_one_line(tmp_path: Path):
     """The wiring: `hubbub serve` itself (uvloop, its own logging setup) says no more."""
-    port = free_port()
-    env = {key: value for key, value in os.environ.items() if not key.startswith("HUBBUB_")}
-    env.update(HUBBUB_PORT=str(port), HUBBUB_BCRYPT_ROUNDS="4", HUBBUB_LOG_LEVEL="INFO")
-    server = subprocess.Popen([sys.executable, "-m", "server.cli", "serve"], cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    server, port = serve_without_settings(tmp_path, HUBBUB_LOG_LEVEL="INFO")
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if call(port, "GET", "/healthz")[0] == 200:
-                    break
-            except OSError:
-                pass
-            assert time.monotonic() < deadline and server.poll() is None, server.stdout.read().decode() if server.poll() is not None else "no answer"
-            time.sleep(0.2)
         with socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
             raw.sendall(b"GET / HTTP/1.1\r\nHost: hubbub\r\nno colon here\r\n\r\n")
             assert b" 400 Bad Request\r\n" in raw.recv(65536)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import aiohttp
 
-from tests.test_cli import free_port
+from tests.processes import free_port
 
 DRAIN_SECONDS = 2.0
 

@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,7 +16,7 @@ import aiohttp
 import pytest
 
 from server.logs import JsonFormatter, describe_bus, describe_database, request_id_from, request_id_var, socket_var, user_id_var
-from tests.test_cli import call, free_port
+from tests.processes import call, serve_without_settings
 
 TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
 
@@ -41,21 +39,7 @@ class Served:
 
 
 def serve(tmp_path: Path, **settings: str) -> Served:
-    port = free_port()
-    env = {key: value for key, value in os.environ.items() if not key.startswith("HUBBUB_")}
-    env.update(HUBBUB_PORT=str(port), HUBBUB_BCRYPT_ROUNDS="4", **settings)
-    process = subprocess.Popen([sys.executable, "-m", "server.cli", "serve"], cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            if call(port, "GET", "/healthz")[0] == 200:
-                return Served(process, port)
-        except OSError:
-            pass
-        if time.monotonic() > deadline or process.poll() is not None:
-            process.kill()
-            raise AssertionError(process.stdout.read().decode())
-        time.sleep(0.2)
+    return Served(*serve_without_settings(tmp_path, **settings))
 
 
 @pytest.fixture
