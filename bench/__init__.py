@@ -9,4 +9,6 @@ Hubbub and its peers and writes BENCHMARKS.md; each scenario also runs alone:
 
 Modules: load (the load generator), metrics (percentiles, /proc), servers (databases and
 server processes), targets (Hubbub or a peer, with its users), peers/ (the peer servers),
-scenarios/ (one module per scenario), report (BENCHMARKS.md)."""
+scenarios/ (one module per scenario), report (BENCHMARKS.md). Tools run by hand: procedure_cost
+(the database's CPU per message of the group commit's CALL, by batch size, beside the floor's
+INSERT), send_path_pieces, socket_memory, profile, soak, cluster."""

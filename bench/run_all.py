@@ -17,7 +17,7 @@ import traceback
 from pathlib import Path
 
 from bench import metrics, report, servers
-from bench.scenarios import direct, fanout, idle, logins
+from bench.scenarios import direct, fanout, idle, logins, search
 from bench.scenarios.common import log
 from bench.targets import AIOHTTP_BATCHED, ALL, HUBBUB
 
@@ -54,8 +54,10 @@ def sustained(r: dict) -> bool:
             and p99 is not None and p99 <= SUSTAINED_P99_MS)
 
 
-FULL = {"pairs": 200, "duration": 15.0, "warmup": 3.0, "members": 1000, "senders": 4, "sockets": 19000, "hold": 10.0, "logins": 50}
-QUICK = {"pairs": 4, "duration": 2.0, "warmup": 0.5, "members": 20, "senders": 2, "sockets": 50, "hold": 1.0, "logins": 5}
+FULL = {"pairs": 200, "duration": 15.0, "warmup": 3.0, "members": 1000, "senders": 4, "sockets": 19000, "hold": 10.0, "logins": 50,
+        "search_messages": 1_000_000}
+QUICK = {"pairs": 4, "duration": 2.0, "warmup": 0.5, "members": 20, "senders": 2, "sockets": 50, "hold": 1.0, "logins": 5,
+         "search_messages": 20_000}
 
 
 def _attempt(results: list, label: str, fn, *args, **kwargs) -> dict | None:
@@ -100,6 +102,10 @@ def run(only: set[str], targets: list[str], sizes: dict, profile: bool, quick: b
             _attempt(results, "idle", idle.run, target, sockets=sizes["sockets"], hold=sizes["hold"])
     if "logins" in only and HUBBUB in targets:
         _attempt(results, "logins", logins.run, HUBBUB, logins=sizes["logins"], baseline=1.0 if quick else 2.0)
+    if "search" in only and HUBBUB in targets:
+        # Not in the default list: loading a million messages takes minutes, and its numbers go
+        # to bench/FINDINGS.md ("Search"), not to the tables of BENCHMARKS.md.
+        _attempt(results, "search", search.run, HUBBUB, messages=sizes["search_messages"], repeat=5 if quick else 30)
     if profile and HUBBUB in targets:
         runs = (
             (direct.run, "profile-send.txt", {"pairs": sizes["pairs"]}),
@@ -117,7 +123,7 @@ def run(only: set[str], targets: list[str], sizes: dict, profile: bool, quick: b
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="tiny sizes and seconds: a check of the harness, not a measurement")
-    parser.add_argument("--only", default="direct,open,fanout,idle,logins", help="comma-separated: direct,open,fanout,idle,logins")
+    parser.add_argument("--only", default="direct,open,fanout,idle,logins", help="comma-separated: direct,open,fanout,idle,logins,search")
     parser.add_argument("--targets", default=",".join(ALL), help=f"comma-separated, of: {', '.join(ALL)}")
     parser.add_argument("--no-profile", action="store_true", help="skip the py-spy run")
     parser.add_argument("--out", default=str(REPO / "BENCHMARKS.md"))
@@ -127,6 +133,8 @@ def main() -> None:
     sizes = QUICK if args.quick else FULL
     targets = [t for t in args.targets.split(",") if t]
     started = time.time()
+    # Before the run: it rewrites the tracked profiles, which would read as uncommitted changes.
+    revision = metrics.git_revision(str(REPO))
     log(f"run_all: {', '.join(targets)}; scenarios {args.only}")
     results = run(set(args.only.split(",")), targets, sizes, profile=not args.no_profile and not args.quick, quick=args.quick)
     document = {
@@ -136,7 +144,7 @@ def main() -> None:
         "command": "python -m bench.run_all" + (" --quick" if args.quick else ""),
         "machine": metrics.machine(),
         "versions": metrics.versions(servers.MYSQL_SERVER_URL),
-        "revision": metrics.git_revision(str(REPO)),
+        "revision": revision,
         "sizes": sizes,
         "results": results,
     }

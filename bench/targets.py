@@ -86,11 +86,15 @@ async def _hubbub_users(database_url: str, count: int, rounds: int) -> list[User
     """Users straight into the database, one bcrypt hash shared by all, and tokens minted with
     the secret the bench server runs with: registering 19,000 users through the API would take
     minutes of bcrypt and is not what any scenario measures (the login scenario logs in through
-    the API). The tokens are real: the server verifies them and looks each user up."""
+    the API). The tokens are real: each names a session of its own, as a login's does, and the
+    server verifies it and looks its session and user up."""
+    from datetime import timedelta
+
     from handlers.services.passwords import hash_password_blocking
     from handlers.services.tokens import issue_token
+    from storage.clock import utc_now
     from storage.engine import create_engine
-    from storage.tables import users
+    from storage.tables import auth_sessions, users
 
     password_hash = hash_password_blocking(PASSWORD, rounds)
     engine = create_engine(database_url)
@@ -104,10 +108,17 @@ async def _hubbub_users(database_url: str, count: int, rounds: int) -> list[User
             for chunk in range(0, len(rows), 2000):
                 await conn.execute(users.insert(), rows[chunk : chunk + 2000])
             found = (await conn.execute(users.select().with_only_columns(users.c.id, users.c.username).where(users.c.id > start).order_by(users.c.id))).all()
+            now = utc_now()
+            sessions = [
+                {"user_id": row.id, "device": "bench", "created_at": now, "last_seen_at": now, "expires_at": now + timedelta(days=1)} for row in found
+            ]
+            for chunk in range(0, len(sessions), 2000):
+                await conn.execute(auth_sessions.insert(), sessions[chunk : chunk + 2000])
+            session_of = dict((await conn.execute(auth_sessions.select().with_only_columns(auth_sessions.c.user_id, auth_sessions.c.id).where(auth_sessions.c.user_id > start))).all())
     finally:
         await engine.dispose()
     ttl = 24 * 3600
-    return [User(row.id, issue_token(row.id, servers.BENCH_JWT_SECRET, ttl)[0], row.username) for row in found]
+    return [User(row.id, issue_token(row.id, servers.BENCH_JWT_SECRET, ttl, session_id=session_of[row.id])[0], row.username) for row in found]
 
 
 @contextlib.contextmanager

@@ -3,7 +3,12 @@
 Everything named in `__all__` is the supported plugin API at `API_VERSION`. A name leaves only
 with a new major version; a new minor version only adds. tests/test_plugin_api.py holds the
 list, so removing a name by accident fails the suite. A plugin states what it was written
-against with `require_api("1.0")` at import time."""
+against with `require_api("1.2")` at import time.
+
+`Connection` is the type of `conn` in `async with ctx.db.begin() as conn:` (one transaction),
+for the type hints of a plugin's queries."""
+
+from sqlalchemy.ext.asyncio import AsyncConnection as Connection
 
 from handlers.base import Context, EmptySchema, Handler, Reply
 from handlers.errors import (
@@ -21,27 +26,68 @@ from handlers.errors import (
 )
 from handlers.events import EVENTS
 from handlers.hooks import MessageRejected, OutgoingMessage
+from handlers.routes import PluginRequest, PluginRoutes, RequestContext
+from handlers.lifecycle import (
+    CONVERSATION_CREATED,
+    CONVERSATION_DELETED,
+    CONVERSATION_OWNER_CHANGED,
+    CONVERSATION_UPDATED,
+    LIFECYCLE_EVENTS,
+    MEMBER_ADDED,
+    MEMBER_REMOVED,
+    MEMBER_ROLE_CHANGED,
+    MESSAGE_EDITED,
+    MESSAGE_RECALLED,
+    MESSAGE_STORED,
+    USER_CONNECTED,
+    USER_DELETED,
+    USER_DISCONNECTED,
+    USER_UPDATED,
+    LifecycleContext,
+    Subscriber,
+)
 
-API_VERSION = "1.0"
+API_VERSION = "1.3"
 
 __all__ = [
     "API_VERSION",
     "BadRequest",
+    "CONVERSATION_CREATED",
+    "CONVERSATION_DELETED",
+    "CONVERSATION_OWNER_CHANGED",
+    "CONVERSATION_UPDATED",
     "Conflict",
+    "Connection",
     "Context",
     "EVENTS",
     "EmptySchema",
     "Forbidden",
     "Handler",
     "HubbubError",
+    "LIFECYCLE_EVENTS",
+    "LifecycleContext",
+    "MEMBER_ADDED",
+    "MEMBER_REMOVED",
+    "MEMBER_ROLE_CHANGED",
+    "MESSAGE_EDITED",
+    "MESSAGE_RECALLED",
+    "MESSAGE_STORED",
     "MessageRejected",
     "NotFound",
     "OutgoingMessage",
+    "PluginRequest",
+    "PluginRoutes",
     "PayloadTooLarge",
     "RateLimited",
     "Reply",
+    "RequestContext",
     "ServiceUnavailable",
+    "Subscriber",
     "TimedOut",
+    "USER_CONNECTED",
+    "USER_DELETED",
+    "USER_DISCONNECTED",
+    "USER_UPDATED",
     "Unauthorized",
     "ValidationFailed",
     "require_api",

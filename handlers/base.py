@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, NamedTuple
 
 from marshmallow import EXCLUDE, Schema
-from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from handlers.push import Pusher, Socket
@@ -73,8 +72,6 @@ class Handler:
     # The events the handler pushes that the server does not (handlers.events has the server's):
     # name → schema of their `data`, for the same document.
     events: ClassVar[dict[str, type[Schema]]] = {}
-    # Tables of the plugin's own, created at startup when missing (PLUGINS.md).
-    tables: ClassVar[tuple[Table, ...]] = ()
 
     async def handle(self, ctx: Context, data: dict) -> Any:
         raise NotImplementedError

@@ -22,6 +22,9 @@ CONVERSATION_UPDATED = "conversation.updated"
 CONVERSATION_DELETED = "conversation.deleted"
 MEMBER_ADDED = "member.added"
 MEMBER_REMOVED = "member.removed"
+MEMBER_UPDATED = "member.updated"
+CONVERSATION_NOTICE = "conversation.notice"
+USER_UPDATED = "user.updated"
 
 
 class ReadEvent(Schema):
@@ -35,6 +38,9 @@ class RecalledEvent(Schema):
     message_id = fields.Integer(required=True)
     seq = fields.Integer(required=True)
     change_seq = fields.Integer(required=True, metadata={"description": "the conversation's change seq of this recall"})
+    recalled_by = fields.Integer(
+        required=True, allow_none=True, metadata={"description": "the owner or admin who recalled another member's message; null: the sender did"}
+    )
 
 
 class ReactionSummary(Schema):
@@ -66,11 +72,20 @@ class PresenceEvent(Schema):
 
 class ConversationDeletedEvent(Schema):
     conversation_id = fields.Integer(required=True)
+    by = fields.Integer(required=True, metadata={"description": "who deleted it: the owner"})
 
 
 class MemberEvent(Schema):
     conversation_id = fields.Integer(required=True)
     user_id = fields.Integer(required=True, metadata={"description": "the member added or removed"})
+    by = fields.Integer(required=True, metadata={"description": "who added or removed them; the member itself when it left"})
+
+
+class MemberRoleEvent(Schema):
+    conversation_id = fields.Integer(required=True)
+    user_id = fields.Integer(required=True, metadata={"description": "the member whose role changed"})
+    role = fields.String(required=True, metadata={"description": "owner, admin or member"})
+    by = fields.Integer(required=True, metadata={"description": "who changed it: the owner (or, for a hand-over, the previous owner)"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,11 +104,22 @@ EVENTS: dict[str, Event] = {
         Event(MESSAGE_EDITED, "A message's content was edited: to every member's sockets but the editing one.", "MessageVO"),
         Event(MESSAGE_REACTION, "A reaction was added or taken back: to every member's sockets but the reacting one.", ReactionEvent),
         Event(TYPING, "A member is typing: to the other members' sockets; nothing is stored.", TypingEvent),
-        Event(PRESENCE, "A user's first socket opened or last one closed: to the users sharing a conversation with them.", PresenceEvent),
+        Event(PRESENCE, "A user's first socket opened or last one closed: to the users sharing a conversation with them, but those they block (PROTOCOL §2, Presence and blocks).", PresenceEvent),
         Event(CONVERSATION_CREATED, "A conversation the user is now a member of, as that member sees it.", "ConversationVO"),
         Event(CONVERSATION_UPDATED, "A conversation changed (renamed, a window set: to every member; the member's own mute, pin or archive: to that member's other sockets), as each member sees it.", "ConversationVO"),
         Event(CONVERSATION_DELETED, "A group was deleted: to every member's sockets.", ConversationDeletedEvent),
         Event(MEMBER_ADDED, "A user joined a group: to every member's sockets, the added user's included.", MemberEvent),
         Event(MEMBER_REMOVED, "A user left or was removed: to every member's sockets, the removed user's included.", MemberEvent),
+        Event(MEMBER_UPDATED, "A member's role changed (made admin or member, or the group handed over): to every member's sockets.", MemberRoleEvent),
+        Event(
+            CONVERSATION_NOTICE,
+            "A notice stored in a group's history (created, added, removed, left, renamed, role, owner): to every member's sockets, the added or removed user's included, after the change's other events.",
+            "NoticeVO",
+        ),
+        Event(
+            USER_UPDATED,
+            "A user's nickname or avatar changed (or the account was deleted: the anonymised profile): their UserVO, to every user sharing a conversation with them and to their own sockets; those they block get it with online false (PROTOCOL §2, Presence and blocks).",
+            "UserVO",
+        ),
     )
 }

@@ -11,6 +11,7 @@ from importlib.metadata import EntryPoint, entry_points
 
 from handlers.errors import FORBIDDEN, UNPROCESSABLE, HubbubError, TimedOut
 from handlers.metrics import PLUGIN_CALLS
+from handlers.plugin_entry_points import load_enabled
 from settings import Settings
 
 ENTRY_POINT_GROUP = "hubbub.hooks"
@@ -71,16 +72,16 @@ class PreSendHooks:
                 raise
             except TimeoutError:
                 PLUGIN_CALLS(hook.origin, "hook", hook.name, "timeout").inc()
-                log.error("message hook %s from %s timed out after %ss", hook.name, hook.origin, self._timeout)
+                log.error("message hook %s from %s timed out after %ss", hook.name, hook.origin, self._timeout, extra={"plugin": hook.origin})
                 raise TimedOut("a message hook did not answer in time") from None
             except Exception as exc:
                 PLUGIN_CALLS(hook.origin, "hook", hook.name, "error").inc()
-                log.exception("message hook %s from %s failed", hook.name, hook.origin)
+                log.exception("message hook %s from %s failed", hook.name, hook.origin, extra={"plugin": hook.origin})
                 raise HubbubError() from exc
             if result is not None:
                 if not isinstance(result, str) or not result:
                     PLUGIN_CALLS(hook.origin, "hook", hook.name, "error").inc()
-                    log.error("message hook %s from %s returned %r, not a non-empty string", hook.name, hook.origin, type(result))
+                    log.error("message hook %s from %s returned %r, not a non-empty string", hook.name, hook.origin, type(result), extra={"plugin": hook.origin})
                     raise HubbubError()
                 message = replace(message, content=result)
             PLUGIN_CALLS(hook.origin, "hook", hook.name, "ok").inc()
@@ -92,15 +93,8 @@ def load_hooks(settings: Settings, points: Iterable[EntryPoint] | None = None) -
     in name order."""
     points = entry_points(group=ENTRY_POINT_GROUP) if points is None else points
     hooks = []
-    for point in sorted(points, key=lambda p: p.name):
-        if point.name in settings.hooks_disabled or not (settings.plugins_autoload or point.name in settings.plugins_enabled):
-            continue
-        origin = point.dist.name if point.dist is not None else point.value
-        try:
-            hook = point.load()
-        except Exception as exc:
-            raise HookError(f"message hook {point.name!r} from {origin} failed to import: {exc!r}") from exc
-        if not callable(hook):
-            raise HookError(f"message hook {point.name!r} from {origin} is not callable")
-        hooks.append(NamedHook(point.name, origin, hook))
+    for entry in load_enabled(points, settings, kind="message hook", error=HookError, disabled=settings.hooks_disabled):
+        if not callable(entry.value):
+            raise HookError(f"message hook {entry.name!r} from {entry.origin} is not callable")
+        hooks.append(NamedHook(entry.name, entry.origin, entry.value))
     return hooks

@@ -74,9 +74,9 @@ SEND_TO_PUSH_SECONDS = Histogram(
 HTTP_REQUESTS = Children(
     Histogram("hubbub_http_request_seconds", "REST requests by route, method and status", ["route", "method", "status"], buckets=LATENCY_BUCKETS).labels
 )
-LOGINS = Children(Counter("hubbub_logins_total", "Login attempts by result (ok, failed, throttled, disabled)", ["result"]).labels)
+LOGINS = Children(Counter("hubbub_logins_total", "Login attempts by result (ok, failed, throttled, disabled, two_factor)", ["result"]).labels)
 PLUGIN_CALLS = Children(
-    Counter("hubbub_plugin_calls_total", "Plugin handler and hook calls by outcome (ok, error, timeout)", ["plugin", "kind", "name", "outcome"]).labels
+    Counter("hubbub_plugin_calls_total", "Plugin handler, hook, route and lifecycle subscriber calls by outcome (ok, refused, error, timeout)", ["plugin", "kind", "name", "outcome"]).labels
 )
 
 BUILD_INFO.labels(_version(), platform.python_version()).set(1)

@@ -6,7 +6,7 @@ from typing import Any
 import orjson
 
 from storage.clock import to_millis
-from storage.tables import CONVERSATION_DIRECT, MSG_TEXT, STATUS_RECALLED
+from storage.tables import CONVERSATION_DIRECT, MSG_TEXT, ROLE_ADMIN, ROLE_OWNER, STATUS_RECALLED
 
 # PROTOCOL §2: how much of a quoted text a reply carries.
 QUOTE_PREVIEW_CHARS = 100
@@ -15,6 +15,35 @@ REACTION_USERS_SHOWN = 10
 
 def user_vo(row: Any, online: bool) -> dict:
     return {"id": row.id, "username": row.username, "nickname": row.nickname, "avatar": row.avatar, "online": online}
+
+
+ROLE_NAMES = {ROLE_OWNER: "owner", ROLE_ADMIN: "admin"}
+
+
+def role_name(role: int) -> str:
+    """A member's role on the wire: "owner", "admin" or "member" (every member of a direct one)."""
+    return ROLE_NAMES.get(role, "member")
+
+
+def member_vo(row: Any, online: bool, role: int) -> dict:
+    """A UserVO with the user's role in one conversation."""
+    vo = user_vo(row, online)
+    vo["role"] = role_name(role)
+    return vo
+
+
+def notice_vo(notice: Any) -> dict:
+    """A stored notice (storage.notices.Notice) on the wire."""
+    return {
+        "id": notice.id,
+        "conversation_id": notice.conversation_id,
+        "after_seq": notice.after_seq,
+        "kind": notice.kind,
+        "actor_id": notice.actor_id,
+        "subject_id": notice.subject_id,
+        "data": notice.data,
+        "created_at": to_millis(notice.created_at),
+    }
 
 
 def me_vo(row: Any, online: bool) -> dict:
@@ -31,6 +60,7 @@ def message_vo(row: Any, quoted: Any = None, reactions: list[dict] | None = None
     get = row.get if isinstance(row, dict) else row._mapping.get
     status = get("status")
     edited_at = get("edited_at")
+    forwarded_sender_id = get("forwarded_sender_id")
     return {
         "id": get("id"),
         "conversation_id": get("conversation_id"),
@@ -48,6 +78,11 @@ def message_vo(row: Any, quoted: Any = None, reactions: list[dict] | None = None
         "reply_to": quote_vo(quoted) if quoted is not None else get("reply_to"),
         "reactions": [] if status == STATUS_RECALLED or reactions is None else reactions,
         "mentions": [] if status == STATUS_RECALLED else (mentions if mentions is not None else get("mentions") or []),
+        # Only who first wrote a forward: nothing of the conversation it came from, which the
+        # readers of the forward may not be in.
+        "forwarded_from": {"sender_id": forwarded_sender_id} if forwarded_sender_id is not None else None,
+        # A moderation recall names the moderator; the sender's own recall, nobody.
+        "recalled_by": get("recalled_by") if status == STATUS_RECALLED else None,
     }
 
 
@@ -105,6 +140,7 @@ def conversation_vo(
         "type": conversation_type(row),
         "name": row.name,
         "owner_id": row.owner_id,
+        "role": role_name(row.role),
         "peer": peer,
         "last_seq": row.last_seq,
         "last_read_seq": last_read_seq,

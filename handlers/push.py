@@ -39,4 +39,9 @@ class Pusher(Protocol):
         """Deliver a committed message's events in the conversation's seq order, whichever
         transaction or process committed the seqs around it."""
 
+    def recheck(self, conversation_ids: Iterable[int]) -> None:
+        """Messages of these conversations may have been committed without news of them (a
+        batch whose answer never came): once the database answers, deliver what was committed
+        and not yet delivered, in seq order."""
+
     def is_online(self, user_id: int) -> bool: ...

@@ -11,6 +11,8 @@ from importlib.metadata import EntryPoint, entry_points
 from marshmallow import Schema
 
 from handlers.base import Handler
+from handlers.naming import PluginName
+from handlers.plugin_entry_points import origin_of
 from settings import Settings
 
 ENTRY_POINT_GROUP = "hubbub.handlers"
@@ -42,6 +44,11 @@ class HandlerRegistry:
         type_name = getattr(handler_class, "type", None)
         if not isinstance(type_name, str) or not TYPE_NAME.match(type_name):
             raise RegistryError(f"handler {handler_class.__qualname__} from {origin}: type {type_name!r} is not a valid name [a-z][a-z0-9_.]*")
+        if getattr(handler_class, "tables", None):
+            raise RegistryError(
+                f"handler type {type_name!r} from {origin} declares `tables`: since plugin API 1.1 a plugin's tables come from"
+                " its own migrations (entry point group hubbub.migrations, run by `hubbub migrate`; PLUGINS.md)"
+            )
         other = self._by_type.get(type_name)
         if other is not None and not (other.builtin and origin != BUILTIN_ORIGIN and type_name in self._overridable):
             hint = " (a built-in can be replaced only when handlers_override names it)" if other.builtin else ""
@@ -58,19 +65,25 @@ class HandlerRegistry:
     def handlers(self) -> list[Registered]:
         return [self._by_type[name] for name in sorted(self._by_type)]
 
+    def plugin_names(self) -> list[PluginName]:
+        """The frame types and declared events of the plugins' handlers, for the prefix check."""
+        names = []
+        for registered in self.handlers():
+            if registered.builtin:
+                continue
+            names.append(PluginName(registered.origin, "frame type", registered.handler.type))
+            names.extend(PluginName(registered.origin, "event", event) for event in sorted(registered.handler.events))
+        return names
+
     def types(self) -> dict[str, str]:
         """Frame type → origin, for the startup log."""
         return {name: registered.origin for name, registered in sorted(self._by_type.items())}
 
 
-def _origin(point: EntryPoint) -> str:
-    return point.dist.name if point.dist is not None else point.value
-
-
 def load_entry_points(registry: HandlerRegistry, points: Iterable[EntryPoint] | None = None) -> None:
     points = entry_points(group=ENTRY_POINT_GROUP) if points is None else points
-    for point in sorted(points, key=lambda p: (p.name, _origin(p) != BUILTIN_ORIGIN, _origin(p))):
-        origin = _origin(point)
+    for point in sorted(points, key=lambda p: (p.name, origin_of(p) != BUILTIN_ORIGIN, origin_of(p))):
+        origin = origin_of(point)
         try:
             handler_class = point.load()
         except Exception as exc:
@@ -90,9 +103,16 @@ def selected_entry_points(settings: Settings, points: Iterable[EntryPoint] | Non
     for point in points:
         if point.name in settings.handlers_disabled:
             continue
-        if _origin(point) == BUILTIN_ORIGIN or settings.plugins_autoload or point.name in settings.plugins_enabled:
+        if origin_of(point) == BUILTIN_ORIGIN or settings.plugins_autoload or point.name in settings.plugins_enabled:
             chosen.append(point)
     return chosen
+
+
+def builtin_type_names(registry: HandlerRegistry, points: Iterable[EntryPoint] | None = None) -> set[str]:
+    """Every built-in frame type, served or not (disabled or replaced ones stay the server's)."""
+    points = entry_points(group=ENTRY_POINT_GROUP) if points is None else points
+    installed = {point.name for point in points if origin_of(point) == BUILTIN_ORIGIN}
+    return installed | {registered.handler.type for registered in registry.handlers() if registered.builtin}
 
 
 def registry_from_settings(settings: Settings, points: Iterable[EntryPoint] | None = None) -> HandlerRegistry:

@@ -27,11 +27,47 @@ class LoginSchema(StrictSchema):
     username = fields.String(load_default=None, validate=validate.Length(min=1, max=128))
     email = fields.String(load_default=None, validate=validate.Length(min=1, max=128))
     password = fields.String(required=True, validate=validate.Length(min=1, max=1024))
+    # The session's label in the list of devices; the User-Agent when not given.
+    device = fields.String(load_default=None, validate=validate.Length(min=1, max=128))
 
     @validates_schema
     def _one_identity(self, data, **kwargs):
         if (data.get("username") is None) == (data.get("email") is None):
             raise ValidationError("give username or email", "username")
+
+
+class RefreshSchema(StrictSchema):
+    refresh_token = fields.String(required=True, validate=validate.Length(min=1, max=256))
+
+
+def _two_factor_code():
+    # A TOTP code (6 digits) or a recovery code (10 characters, a hyphen and spaces allowed).
+    return fields.String(required=True, validate=validate.Length(min=6, max=32))
+
+
+class TwoFactorEnrolSchema(StrictSchema):
+    password = fields.String(required=True, validate=validate.Length(min=1, max=1024))
+
+
+class TwoFactorConfirmSchema(StrictSchema):
+    code = _two_factor_code()
+
+
+class TwoFactorDisableSchema(StrictSchema):
+    password = fields.String(required=True, validate=validate.Length(min=1, max=1024))
+    code = _two_factor_code()
+
+
+class TwoFactorLoginSchema(StrictSchema):
+    challenge = fields.String(required=True, validate=validate.Length(min=1, max=1024))
+    code = _two_factor_code()
+    device = fields.String(load_default=None, validate=validate.Length(min=1, max=128))
+
+
+class DeleteAccountSchema(StrictSchema):
+    password = fields.String(required=True, validate=validate.Length(min=1, max=1024))
+    # Required when two-factor is on (the service says so: the schema cannot know).
+    code = fields.String(load_default=None, validate=validate.Length(min=6, max=32))
 
 
 class ChangePasswordSchema(StrictSchema):
@@ -131,6 +167,19 @@ class DirectMessageSchema(ConversationMessageSchema):
     receiver_id = id_field(required=True)
 
 
+class ForwardMessageSchema(StrictSchema):
+    """POST /api/messages/{id}/forward: where to forward the message of the path."""
+
+    conversation_id = id_field(load_default=None)
+    receiver_id = id_field(load_default=None)
+    client_msg_id = client_msg_id_field()
+
+    @validates_schema
+    def _one_target(self, data, **kwargs):
+        if (data.get("conversation_id") is None) == (data.get("receiver_id") is None):
+            raise ValidationError("give conversation_id or receiver_id", "conversation_id")
+
+
 class EditMessageSchema(StrictSchema):
     """PATCH /api/messages/{id}: the new content of a text message."""
 
@@ -158,6 +207,26 @@ class HistoryQuerySchema(StrictSchema):
     after = seq_field(load_default=None)
     changed_after = seq_field(load_default=None, metadata={"description": "a change seq: the messages changed (edited, recalled) since, by change seq"})
     limit = fields.Integer(strict=True, load_default=HISTORY_DEFAULT_LIMIT, validate=validate.Range(min=1))
+    # JSON true on the socket, the text "true" in a query string.
+    with_notices = fields.Boolean(
+        truthy={True, "true"},
+        falsy={False, "false"},
+        load_default=False,
+        metadata={"description": "true: the answer is {messages, notices}, the page's messages and the group notices among them (PROTOCOL §4, notices)"},
+    )
+
+
+SEARCH_DEFAULT_LIMIT = 20
+SEARCH_MAX_LIMIT = 50
+
+
+class SearchQuerySchema(StrictSchema):
+    """GET /api/search, read from the query string (see read_query)."""
+
+    q = fields.String(required=True, validate=[validate.Length(min=1, max=256)], metadata={"description": "words, all of which a message must hold"})
+    conversation_id = id_field(load_default=None, metadata={"description": "search this conversation only"})
+    before = id_field(load_default=None, metadata={"description": "a message id: the hits older than it (`next_before` of the page before)"})
+    limit = fields.Integer(strict=True, load_default=SEARCH_DEFAULT_LIMIT, validate=validate.Range(min=1, max=SEARCH_MAX_LIMIT))
 
 
 def _not_blank(value: str) -> bool:
@@ -235,3 +304,15 @@ class ConversationListQuerySchema(StrictSchema):
 
 class AddMembersSchema(StrictSchema):
     user_ids = fields.List(id_field(), required=True, validate=validate.Length(min=1))
+
+
+class MemberRoleSchema(StrictSchema):
+    """PATCH /api/conversations/{id}/members/{user_id}: the owner makes a member admin or not."""
+
+    role = fields.String(required=True, validate=validate.OneOf(["admin", "member"]))
+
+
+class TransferOwnerSchema(StrictSchema):
+    """POST /api/conversations/{id}/owner: the member the owner hands the group to."""
+
+    user_id = id_field(required=True)

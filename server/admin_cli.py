@@ -3,8 +3,11 @@
     hubbub user create USERNAME --email E [--nickname N]    (the password from a prompt or stdin)
     hubbub user disable|enable USERNAME
     hubbub user reset-password USERNAME                     (the password from a prompt or stdin)
+    hubbub user reset-2fa USERNAME
     hubbub user list [--prefix P] [--after ID] [--limit N]
     hubbub token revoke --user USERNAME
+    hubbub session list --user USERNAME
+    hubbub session revoke --user USERNAME --id SESSION_ID
     hubbub conversation list --user USERNAME
 
 Disabling a user, resetting their password and revoking their tokens revoke every token they
@@ -34,7 +37,7 @@ from server.nats_bus import publish_close_user
 from settings import Settings
 from storage.engine import create_engine
 
-COMMANDS = ("user", "token", "conversation")
+COMMANDS = ("user", "token", "session", "conversation")
 
 
 class CommandError(Exception):
@@ -55,6 +58,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
         ("disable", "refuse the user's logins, revoke their tokens and close their sockets"),
         ("enable", "let a disabled user log in again"),
         ("reset-password", "set a new password (from a prompt, or the first line of stdin) and revoke the user's tokens"),
+        ("reset-2fa", "turn the user's two-factor authentication off (lost authenticator and recovery codes)"),
     ):
         user.add_parser(action, help=text).add_argument("username")
     listing = user.add_parser("list", help="users by id")
@@ -64,6 +68,12 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
 
     token = commands.add_parser("token", help="revoke tokens").add_subparsers(dest="action", required=True)
     token.add_parser("revoke", help="revoke every token of a user and close their sockets").add_argument("--user", required=True, dest="username")
+
+    session = commands.add_parser("session", help="list or revoke a user's sessions (devices)").add_subparsers(dest="action", required=True)
+    session.add_parser("list", help="a user's live sessions, most recently seen first").add_argument("--user", required=True, dest="username")
+    revoke = session.add_parser("revoke", help="revoke one session of a user and close its sockets")
+    revoke.add_argument("--user", required=True, dest="username")
+    revoke.add_argument("--id", required=True, type=int, dest="session_id")
 
     conversation = commands.add_parser("conversation", help="list conversations").add_subparsers(dest="action", required=True)
     conversation.add_parser("list", help="a user's conversations, latest activity first").add_argument("--user", required=True, dest="username")
@@ -78,7 +88,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _run(args: argparse.Namespace, settings: Settings) -> int:
-    db = create_engine(settings.database_url)
+    db = create_engine(settings.database_url, settings.database_timeout_seconds)
     try:
         await _dispatch(args, settings, AccountAdmin(db, settings))
         return 0
@@ -122,6 +132,16 @@ async def _dispatch(args: argparse.Namespace, settings: Settings, admin: Account
         user = await admin.revoke_tokens(args.username)
         print(f"revoked every token of user {user.username} (id {user.id})")
         await _close_sockets(settings, user.id)
+    elif command == ("user", "reset-2fa"):
+        user = await admin.reset_two_factor(args.username)
+        print(f"two-factor authentication is off for user {user.username} (id {user.id})")
+    elif command == ("session", "list"):
+        user, sessions = await admin.sessions(args.username)
+        _table(("id", "device", "created_at", "last_seen_at"), [(s.id, s.device, _time(s.created_at), _time(s.last_seen_at)) for s in sessions])
+    elif command == ("session", "revoke"):
+        user = await admin.revoke_session(args.username, args.session_id)
+        print(f"revoked session {args.session_id} of user {user.username} (id {user.id})")
+        await _close_sockets(settings, user.id, token_id=f"s{args.session_id}")
     elif command == ("conversation", "list"):
         conversations = await admin.conversations(args.username)
         _table(
@@ -130,12 +150,13 @@ async def _dispatch(args: argparse.Namespace, settings: Settings, admin: Account
         )
 
 
-async def _close_sockets(settings: Settings, user_id: int) -> None:
+async def _close_sockets(settings: Settings, user_id: int, *, token_id: str | None = None) -> None:
+    """All of the user's sockets, or those of `token_id` (a session's: s<id>)."""
     if not settings.bus_url:
         print(f"running servers close the user's sockets within {TOKEN_SWEEP_SECONDS:g} seconds")
         return
     try:
-        await publish_close_user(settings.bus_url, user_id)
+        await publish_close_user(settings.bus_url, user_id, token_id=token_id)
     except Exception as exc:  # noqa: BLE001 - any failure to reach NATS; the sweepers still see it
         raise CommandError(
             f"could not tell the servers over the cluster bus ({type(exc).__name__}); "

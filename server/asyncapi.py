@@ -17,7 +17,7 @@ from marshmallow import Schema
 
 from handlers.events import EVENTS
 from handlers.registry import HandlerRegistry
-from server.openapi import RESPONSE_OBJECTS
+from server.openapi import RESPONSE_OBJECTS, contract_object
 
 CHANNEL = "socket"
 _CHANNEL_REF = {"$ref": f"#/channels/{CHANNEL}"}
@@ -115,14 +115,13 @@ def _reply_data(spec: APISpec, handler: type, name: str) -> dict:
 
 def _object(spec: APISpec, payload: type[Schema] | str, name: str) -> dict:
     """A schema (registered as `name` unless it already is, under another name: two events
-    may share one), or a contract object's name: "MessageVO", "[MessageVO]", "null"."""
+    may share one), or a contract object's name: "MessageVO", "[MessageVO]", "null", or
+    "[MessageVO] | HistoryPageVO" (one or the other)."""
     if not isinstance(payload, str):
         return _ref(_register(spec, payload, name))
     if payload == "null":
         return {"type": "null"}
-    if payload.startswith("["):
-        return {"type": "array", "items": _ref(payload.strip("[]"))}
-    return _ref(payload)
+    return contract_object(payload)
 
 
 def _register(spec: APISpec, schema: type[Schema], name: str) -> str:

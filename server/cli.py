@@ -10,16 +10,20 @@ from aiohttp import web
 from sqlalchemy.engine import make_url
 
 from handlers.hooks import HookError
+from handlers.lifecycle import SubscriberError
+from handlers.routes import RouteError
+from handlers.naming import NamingError, PluginName, check_plugin_names
+from handlers.registry import BUILTIN_ORIGIN, HandlerRegistry, RegistryError, builtin_type_names
 from migrations import upgrade
-from handlers.registry import BUILTIN_ORIGIN, RegistryError
-from server import admin_cli
+from migrations.plugins import PluginMigrationError, load_plugin_migrations, upgrade_plugin
+from server import admin_cli, gc_tuning
 from server.access_log import RedactingAccessLogger, quiet_malformed_requests
 from server.app import create_app
-from server.keys import HOOKS, REGISTRY
+from server.keys import HOOKS, LIFECYCLE, PLUGIN_ROUTES, REGISTRY
 from server.logs import describe_bus, describe_database, setup_logging
 from server.signals import stop_on_signals
 from server.workers import supervise_workers
-from settings import SettingsError, load_settings
+from settings import Settings, SettingsError, load_settings
 
 log = logging.getLogger("hubbub")
 
@@ -45,11 +49,15 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging(settings.log_level, settings.log_format)
     quiet_malformed_requests()
 
-    if args.command == "migrate":
-        upgrade(settings.database_url)
-        return 0
+    try:
+        if args.command == "migrate":
+            migrate_all(settings)
+            return 0
+        _migrate_embedded(settings)
+    except (PluginMigrationError, NamingError) as exc:
+        print(f"hubbub: cannot load a plugin: {exc}", file=sys.stderr)
+        return 2
     if args.command in admin_cli.COMMANDS:
-        _migrate_embedded(settings.database_url)
         return admin_cli.run(args, settings)
     if args.workers < 1:
         print("hubbub: --workers must be at least 1", file=sys.stderr)
@@ -59,14 +67,14 @@ def main(argv: list[str] | None = None) -> int:
             print("hubbub: --workers above 1 needs a cluster bus: set bus_url (HUBBUB_BUS_URL=nats://127.0.0.1:4222)", file=sys.stderr)
             return 2
         return supervise_workers(args.workers, settings.host, settings.port)
-    _migrate_embedded(settings.database_url)
     _use_uvloop()
     try:
         app = create_app(settings)
-    except (RegistryError, HookError) as exc:
+    except (RegistryError, HookError, NamingError, SubscriberError, RouteError) as exc:
         print(f"hubbub: cannot load a plugin: {exc}", file=sys.stderr)
         return 2
     stop_on_signals(app)
+    app.on_startup.append(gc_tuning.tune_after_startup)
     log.info("%s", serving_line(app, settings))
     web.run_app(
         app,
@@ -84,7 +92,12 @@ def main(argv: list[str] | None = None) -> int:
 
 def serving_line(app: web.Application, settings) -> str:
     """What this process serves, in one line and without credentials."""
-    plugins = sorted({origin for origin in app[REGISTRY].types().values() if origin != BUILTIN_ORIGIN} | {hook.origin for hook in app[HOOKS].hooks})
+    plugins = sorted(
+        {origin for origin in app[REGISTRY].types().values() if origin != BUILTIN_ORIGIN}
+        | {hook.origin for hook in app[HOOKS].hooks}
+        | {named.origin for named in app[LIFECYCLE].subscribers}
+        | {named.origin for named in app[PLUGIN_ROUTES]}
+    )
     host = f"[{settings.host}]" if ":" in settings.host else settings.host
     return (
         f"hubbub serving http://{host}:{settings.port} database {describe_database(settings.database_url)}"
@@ -92,11 +105,22 @@ def serving_line(app: web.Application, settings) -> str:
     )
 
 
-def _migrate_embedded(database_url: str) -> None:
-    """The embedded database migrates itself so that `hubbub serve` (or a first `hubbub user
-    create`) works with nothing else."""
-    if make_url(database_url).get_backend_name() == "sqlite":
-        upgrade(database_url)
+def migrate_all(settings: Settings) -> None:
+    """The server's schema, then the schema of every plugin the settings enable (migrations.plugins)."""
+    plugins = load_plugin_migrations(settings)
+    check_plugin_names([PluginName(plugin.origin, "migration", plugin.name) for plugin in plugins], builtin_type_names(HandlerRegistry()))
+    upgrade(settings.database_url)
+    for plugin in plugins:
+        log.info("migrating the schema of plugin %s from %s", plugin.name, plugin.origin)
+        upgrade_plugin(settings.database_url, plugin)
+
+
+def _migrate_embedded(settings: Settings) -> None:
+    """The embedded database migrates itself (the server's schema and the plugins') so that
+    `hubbub serve` (or a first `hubbub user create`) works with nothing else. Any other
+    database is migrated by `hubbub migrate` alone: the serving user needs no DDL rights."""
+    if make_url(settings.database_url).get_backend_name() == "sqlite":
+        migrate_all(settings)
 
 
 def _use_uvloop() -> None:

@@ -14,6 +14,8 @@ import time
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
+from handlers.lifecycle import USER_CONNECTED, USER_DISCONNECTED, Lifecycle
+from handlers.plugin_push import check_push
 from handlers.push import OrderedPush, Socket
 from server.bus import Bus
 from server.sequencer import Backfill, Sequencer
@@ -53,6 +55,8 @@ class Delivery:
         self._tasks: list[asyncio.Task] = []
         tracker.online_elsewhere = self.online_elsewhere
         tracker.announce_to = self.to_users
+        # Told when a user's first socket here opens and the last one closes (the app sets it).
+        self.lifecycle = Lifecycle()
 
     @property
     def sequencer(self) -> Sequencer:
@@ -91,6 +95,7 @@ class Delivery:
     # --- handlers.push.Pusher ----------------------------------------------------------------
 
     def to_users(self, user_ids: Iterable[int], event: str, data: Any, *, exclude: Socket | None = None) -> None:
+        check_push(event)  # a plugin's event carries its prefix
         user_ids = user_ids if isinstance(user_ids, list) else list(user_ids)
         self._tracker.to_users(user_ids, event, data, exclude=exclude)
         self._bus.publish_to_users(user_ids, event, data)
@@ -100,6 +105,9 @@ class Delivery:
         if self.clustered:
             self._recent[push.conversation_id] = push.seq
         self.sequencer.accept(push)
+
+    def recheck(self, conversation_ids: Iterable[int]) -> None:
+        self.sequencer.recheck(conversation_ids)
 
     def is_online(self, user_id: int) -> bool:
         return self._tracker.is_online(user_id) or self.online_elsewhere(user_id)
@@ -114,18 +122,26 @@ class Delivery:
             if self.clustered:
                 self._bus.publish_presence(conn.user_id, True)
             self._tracker.announce_later(conn.user_id, online=True)
+            self.lifecycle.emit(USER_CONNECTED, {"user_id": conn.user_id})
 
     def socket_closed(self, conn: Connection) -> None:
         if self._tracker.remove(conn):
             if self.clustered:
                 self._bus.publish_presence(conn.user_id, False)
             self._tracker.announce_later(conn.user_id, online=False)
+            self.lifecycle.emit(USER_DISCONNECTED, {"user_id": conn.user_id})
 
     def close_token(self, token_id: str) -> None:
         """Close this token's sockets on every process (1008)."""
         self._tracker.close_token(token_id)
         if self.clustered:
             self._bus.publish_close(token_id=token_id)
+
+    def close_user(self, user_id: int, message: str) -> None:
+        """Close every socket of the user, on every process (1008): the account was deleted."""
+        self._tracker.close_user(user_id, message)
+        if self.clustered:
+            self._bus.publish_close(user_id=user_id)
 
     def close_user_but(self, user_id: int, keep_token: str) -> None:
         """Close the user's sockets but those of token `keep_token`, on every process (1008):

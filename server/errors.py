@@ -22,17 +22,21 @@ def database_unavailable(exc: BaseException) -> bool:
     return isinstance(exc, _UNAVAILABLE) or (isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated)
 
 
-def as_client_error(exc: BaseException, where: str) -> HubbubError:
+def as_client_error(exc: BaseException, where: str, plugin: str | None = None) -> HubbubError:
     """The client-facing error for `exc`; unexpected faults are logged with their traceback
-    here and reach the client only as a generic 500."""
+    here and reach the client only as a generic 500. `plugin`: the distribution whose code
+    raised it, for the log line's `plugin` field (server.logs)."""
     if isinstance(exc, HubbubError):
         return exc
     if isinstance(exc, ValidationError):
         return ValidationFailed(_field_errors(exc.messages))
     if database_unavailable(exc):
-        log.warning("%s: database unavailable: %s", where, exc.__class__.__name__)
+        # The driver's error number tells an outage from a deadlock or a lock wait; its message
+        # is left out, as it may quote values.
+        args = getattr(getattr(exc, "orig", None), "args", None) or ("",)
+        log.warning("%s: database unavailable: %s %s", where, exc.__class__.__name__, args[0])
         return ServiceUnavailable("database unavailable, retry later")
-    log.exception("%s: unexpected fault", where, exc_info=exc)
+    log.exception("%s: unexpected fault", where, exc_info=exc, extra={"plugin": plugin})
     return HubbubError()
 
 

@@ -24,7 +24,6 @@ _PLUGIN_PREFIX = "hubbub.plugins."
 request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("hubbub_request_id", default=None)
 user_id_var: contextvars.ContextVar[int | None] = contextvars.ContextVar("hubbub_user_id", default=None)
 socket_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("hubbub_socket", default=None)
-REQUEST_ID_KEY = web.RequestKey("request_id", str) if hasattr(web, "RequestKey") else "hubbub_request_id"
 
 
 def request_id_from(header: str | None) -> str:
@@ -52,8 +51,12 @@ class JsonFormatter(logging.Formatter):
             value = var.get()
             if value is not None:
                 line[key] = value
-        if record.name.startswith(_PLUGIN_PREFIX):
-            line["plugin"] = record.name[len(_PLUGIN_PREFIX):]
+        # A plugin's own lines (its ctx.logger), and the server's about a plugin's call (`extra`).
+        plugin = getattr(record, "plugin", None)
+        if plugin is None and record.name.startswith(_PLUGIN_PREFIX):
+            plugin = record.name[len(_PLUGIN_PREFIX):]
+        if plugin is not None:
+            line["plugin"] = plugin
         if record.exc_info:
             if not record.exc_text:
                 record.exc_text = self.formatException(record.exc_info)
@@ -77,7 +80,8 @@ def setup_logging(level: str, log_format: str) -> None:
 async def request_id_middleware(request: web.Request, handler) -> web.StreamResponse:
     """Outermost: the request's id in the log context and on the answer (errors included)."""
     request_id = request_id_from(request.headers.get(REQUEST_ID_HEADER))
-    request[REQUEST_ID_KEY] = request_id
+    # In the log context only, not in the request's own mapping too: a first key there costs
+    # the request 160 bytes, which a socket's request keeps for the socket's life.
     request_id_var.set(request_id)
     try:
         response = await handler(request)
@@ -89,12 +93,12 @@ async def request_id_middleware(request: web.Request, handler) -> web.StreamResp
     return response
 
 
-async def add_request_id_header(request: web.Request, response: web.StreamResponse) -> None:
-    """on_response_prepare: also the answers prepared inside a handler (the socket's handshake,
-    a file download)."""
-    request_id = request.get(REQUEST_ID_KEY)
-    if request_id is not None and REQUEST_ID_HEADER not in response.headers:
-        response.headers[REQUEST_ID_HEADER] = request_id
+def stamp_request_id(response: web.StreamResponse) -> None:
+    """For an answer its handler prepares itself (the socket's handshake, a file download),
+    which request_id_middleware sees only once it is sent. A response hook would do it for all,
+    at the cost of a signal per answer, on every handshake of a reconnect storm. The request's
+    id is the one request_id_middleware put in the log context of the request's task."""
+    response.headers[REQUEST_ID_HEADER] = request_id_var.get()
 
 
 def describe_database(database_url: str) -> str:

@@ -47,10 +47,11 @@ def _close_record(token_id: str | None, user_id: int | None, keep_token: str | N
     return ["x", token_id, user_id] if keep_token is None else ["x", token_id, user_id, keep_token]
 
 
-async def publish_close_user(url: str, user_id: int, timeout_seconds: float = 5.0) -> None:
+async def publish_close_user(url: str, user_id: int, timeout_seconds: float = 5.0, *, token_id: str | None = None) -> None:
     """For a process outside the cluster (the admin CLI): tell every server to close the user's
-    sockets, over a connection of its own that lives only for this. Raises when NATS does not
-    take it within `timeout_seconds`."""
+    sockets (or only those of `token_id`, a token's or session's revocation key), over a
+    connection of its own that lives only for this. Raises when NATS does not take it within
+    `timeout_seconds`."""
     async def quiet(exc: Exception) -> None:
         pass  # the caller reports the failure once; nats-py would log every attempt's traceback
 
@@ -58,7 +59,8 @@ async def publish_close_user(url: str, user_id: int, timeout_seconds: float = 5.
     connecting = nats.connect(url, name="hubbub-admin", allow_reconnect=False, max_reconnect_attempts=1, connect_timeout=2, error_cb=quiet)
     nc = await asyncio.wait_for(connecting, timeout_seconds)
     try:
-        await nc.publish(PUSH_SUBJECT, orjson.dumps([_close_record(None, user_id)]))
+        record = _close_record(None, user_id) if token_id is None else _close_record(token_id, None)
+        await nc.publish(PUSH_SUBJECT, orjson.dumps([record]))
         await nc.flush(timeout_seconds)
     finally:
         await nc.close()

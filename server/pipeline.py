@@ -13,6 +13,7 @@ from aiohttp import WSMsgType
 from handlers.base import Context, Reply
 from handlers.errors import BadRequest, HubbubError, RateLimited, TimedOut
 from handlers.metrics import FRAMES, PLUGIN_CALLS
+from handlers.plugin_push import PluginEvents
 from handlers.registry import HandlerRegistry, Registered
 from server.errors import as_client_error
 from server.json import JSONDecodeError, dumps_bytes, loads
@@ -30,9 +31,10 @@ def error_frame(frame_id: Any, error: HubbubError) -> bytes:
 
 
 class FramePipeline:
-    def __init__(self, registry: HandlerRegistry, plugin_timeout_seconds: float) -> None:
+    def __init__(self, registry: HandlerRegistry, plugin_timeout_seconds: float, plugin_events: PluginEvents | None = None) -> None:
         self._registry = registry
         self._plugin_timeout = plugin_timeout_seconds
+        self._plugin_events = plugin_events if plugin_events is not None else PluginEvents()
         self._plugin_loggers: dict[str, logging.Logger] = {}
 
     async def process(self, ctx: Context, bucket: TokenBucket, msg_type: WSMsgType, payload: Any) -> bytes:
@@ -70,7 +72,8 @@ class FramePipeline:
             return reply
         except Exception as exc:  # noqa: BLE001 - every failure becomes a reply, the socket lives on
             origin = f" from {registered.origin}" if registered is not None else ""
-            error = as_client_error(exc, f"frame {type_name!r}{origin} of user {ctx.user_id}")
+            plugin = registered.origin if registered is not None and not registered.builtin else None
+            error = as_client_error(exc, f"frame {type_name!r}{origin} of user {ctx.user_id}", plugin)
             # Unregistered names are the client's to choose: one label for all of them.
             FRAMES(type_name if registered is not None else "invalid", error.code).inc()
             try:
@@ -102,10 +105,11 @@ class FramePipeline:
             return await registered.handler.handle(ctx, data)
         ctx = replace(ctx, logger=self._plugin_logger(registered.origin))
         try:
-            result = await asyncio.wait_for(registered.handler.handle(ctx, data), self._plugin_timeout)
+            with self._plugin_events.calling(registered.origin):  # what it pushes carries its prefix
+                result = await asyncio.wait_for(registered.handler.handle(ctx, data), self._plugin_timeout)
         except TimeoutError:
             PLUGIN_CALLS(registered.origin, "handler", registered.handler.type, "timeout").inc()
-            log.error("handler %r from %s timed out after %ss", registered.handler.type, registered.origin, self._plugin_timeout)
+            log.error("handler %r from %s timed out after %ss", registered.handler.type, registered.origin, self._plugin_timeout, extra={"plugin": registered.origin})
             raise TimedOut() from None
         except HubbubError:
             PLUGIN_CALLS(registered.origin, "handler", registered.handler.type, "refused").inc()

@@ -46,6 +46,9 @@ IDLE_SECONDS = 600.0
 # so at worst a message committed just before it is pushed once more, never skipped.
 CLOCK_SKEW = timedelta(seconds=2)
 
+# How often a recheck asks a database that does not answer again.
+RECHECK_RETRY_SECONDS = 1.0
+
 _UNKNOWN = 0  # `next_seq` while the first look-up runs
 
 
@@ -119,6 +122,12 @@ class Sequencer:
         ids = list(self._streams) if conversation_ids is None else list(conversation_ids)
         if ids:
             self._spawn(self._catch_up(ids))
+
+    def recheck(self, conversation_ids: Iterable[int]) -> None:
+        """Like `resync`, for commits whose news may never come (their writer gave up waiting
+        for the answer): tried again until the database answers, and for conversations not
+        seen yet too."""
+        self._spawn(self._recheck(list(conversation_ids)))
 
     def expect(self, conversation_id: int, last_seq: int) -> None:
         """Another process says `last_seq` is committed: make sure it and what precedes it are
@@ -231,6 +240,25 @@ class Sequencer:
                 continue
             stream.repair = asyncio.current_task()
             await self._catch_up_to(cid, stream, last_seq)
+
+    async def _recheck(self, conversation_ids: list[int]) -> None:
+        while True:
+            try:
+                last = await self._backfill.last_seqs(conversation_ids)
+                break
+            except Exception:  # noqa: BLE001 - the database may answer on the next try
+                log.warning("could not read the last seqs of %s conversations; retrying", len(conversation_ids), exc_info=True)
+                await asyncio.sleep(RECHECK_RETRY_SECONDS)
+        for cid, last_seq in last.items():
+            stream = self._streams.get(cid)
+            if stream is None:
+                self.expect(cid, last_seq)  # a first look, then a catch-up to the newest
+                continue
+            while stream.repair is not None:  # a repair or first look in flight: then compare
+                await asyncio.wait({stream.repair})
+            if stream.next_seq != _UNKNOWN and last_seq >= stream.next_seq:
+                stream.repair = asyncio.current_task()
+                await self._catch_up_to(cid, stream, last_seq)
 
     async def _catch_up_to(self, conversation_id: int, stream: _Stream, last_seq: int) -> None:
         """Deliver what is missing up to `last_seq`, read from the database; `stream.repair`

@@ -26,6 +26,7 @@ class Settings:
     host: str
     port: int
     database_url: str
+    database_timeout_seconds: float
     upload_dir: str
     jwt_secret: str
     jwt_ttl_seconds: int
@@ -43,6 +44,10 @@ class Settings:
     upload_max_bytes: int
     group_max_members: int
     login_attempts_per_minute: int
+    refresh_ttl_seconds: int
+    session_seen_every_seconds: int
+    deleted_username_hold_days: int
+    deleted_user_content: str
     allowed_origins: tuple[str, ...]
     shutdown_timeout_seconds: float
     shutdown_drain_seconds: float
@@ -53,6 +58,7 @@ class Settings:
     handlers_disabled: tuple[str, ...]
     handlers_override: tuple[str, ...]
     hooks_disabled: tuple[str, ...]
+    plugin_names_unprefixed: tuple[str, ...]
     plugin_timeout_seconds: float
     bus_url: str
     bus_heartbeat_seconds: float
@@ -129,11 +135,14 @@ _VALIDATORS = [
             "upload_max_bytes",
             "group_max_members",
             "login_attempts_per_minute",
+            "refresh_ttl_seconds",
+            "session_seen_every_seconds",
         )
     ),
     *(
         _positive_number(name)
         for name in (
+            "database_timeout_seconds",
             "ws_rate_per_second",
             "ws_heartbeat_seconds",
             "shutdown_timeout_seconds",
@@ -155,6 +164,13 @@ _VALIDATORS = [
         messages={"condition": "bus_test_delay_seconds must be a number of at least 0, got {value!r}"},
     ),
     _int("bus_test_drop_every", 0),
+    _int("deleted_username_hold_days", 0),
+    Validator(
+        "deleted_user_content",
+        must_exist=True,
+        is_in=("keep", "remove"),
+        messages={"operations": "deleted_user_content must be \"keep\" or \"remove\", got {value!r}"},
+    ),
     Validator(
         "bus_url",
         condition=lambda value: value == "" or str(value).startswith(("nats://", "tls://")),
@@ -163,7 +179,7 @@ _VALIDATORS = [
     Validator("plugins_autoload", must_exist=True, is_type_of=bool, messages={"operations": "plugins_autoload must be true or false, got {value!r}"}),
     *(
         Validator(name, must_exist=True, is_type_of=(list, tuple), messages={"operations": f"{name} must be a list of names, got {{value!r}}"})
-        for name in ("plugins_enabled", "handlers_disabled", "handlers_override", "hooks_disabled")
+        for name in ("plugins_enabled", "handlers_disabled", "handlers_override", "hooks_disabled", "plugin_names_unprefixed")
     ),
     _int("bcrypt_rounds", 4, 31),
     Validator(
@@ -224,8 +240,8 @@ def load_settings(env: str | None = None, **overrides: Any) -> Settings:
     if chosen == "production":
         _refuse_unsafe_production(raw)
     values = {field.name: raw.get(field.name) for field in dataclasses.fields(Settings) if field.name != "env"}
-    for name in ("allowed_origins", "metrics_allowed_networks", "plugins_enabled", "handlers_disabled", "handlers_override", "hooks_disabled"):
+    for name in ("allowed_origins", "metrics_allowed_networks", "plugins_enabled", "handlers_disabled", "handlers_override", "hooks_disabled", "plugin_names_unprefixed"):
         values[name] = tuple(values[name])
-    for name in ("ws_rate_per_second", "shutdown_drain_seconds", "bus_heartbeat_seconds", "bus_node_timeout_seconds", "bus_test_delay_seconds"):
+    for name in ("database_timeout_seconds", "ws_rate_per_second", "shutdown_drain_seconds", "bus_heartbeat_seconds", "bus_node_timeout_seconds", "bus_test_delay_seconds"):
         values[name] = float(values[name])
     return Settings(env=chosen, **values)

@@ -3,12 +3,13 @@
 from datetime import datetime
 
 import orjson
-from sqlalchemy import Row, String, and_, case, delete, func, or_, select, update
+from sqlalchemy import Row, String, and_, bindparam, case, delete, exists, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import FunctionElement
 
+from storage import search
 from storage.clock import utc_now
 from storage.mentions import mention_count_column
 from storage.tables import (
@@ -24,6 +25,7 @@ from storage.tables import (
     message_mentions,
     message_reactions,
     messages,
+    user_blocks,
 )
 
 members = conversation_members
@@ -118,6 +120,7 @@ async def delete_conversation(conn: AsyncConnection, conversation_id: int) -> No
     await conn.execute(delete(message_changes).where(message_changes.c.conversation_id == conversation_id))
     await conn.execute(delete(message_reactions).where(message_reactions.c.conversation_id == conversation_id))
     await conn.execute(delete(message_mentions).where(message_mentions.c.conversation_id == conversation_id))
+    await search.unindex_conversation(conn, conversation_id)
     await conn.execute(delete(messages).where(messages.c.conversation_id == conversation_id))
     await conn.execute(delete(members).where(members.c.conversation_id == conversation_id))
     await conn.execute(delete(conversations).where(conversations.c.id == conversation_id))
@@ -167,18 +170,92 @@ async def add_members(conn: AsyncConnection, conversation_id: int, user_ids: lis
     )
 
 
+async def read_markers(conn: AsyncConnection, conversation_id: int) -> list[Row]:
+    """Each member's `user_id`, `last_read_seq` and `joined_at`."""
+    query = select(members.c.user_id, members.c.last_read_seq, members.c.joined_at).where(members.c.conversation_id == conversation_id)
+    return list(await conn.execute(query))
+
+
+async def readers(conn: AsyncConnection, conversation_id: int, seq: int, sender_id: int, sent_at: datetime) -> list[int]:
+    """The members other than the sender whose read marker is at or past `seq`, by id, leaving
+    out those who joined after `sent_at`: a new member's marker starts at the conversation's
+    last seq without its having read anything."""
+    query = (
+        select(members.c.user_id)
+        .where(
+            members.c.conversation_id == conversation_id,
+            members.c.last_read_seq >= seq,
+            members.c.user_id != sender_id,
+            members.c.joined_at <= sent_at,
+        )
+        .order_by(members.c.user_id)
+    )
+    return list((await conn.execute(query)).scalars())
+
+
+async def member_roles(conn: AsyncConnection, conversation_id: int) -> dict[int, int]:
+    """Each member's role, by user id."""
+    query = select(members.c.user_id, members.c.role).where(members.c.conversation_id == conversation_id)
+    return {row.user_id: row.role for row in await conn.execute(query)}
+
+
+async def member_role(conn: AsyncConnection, conversation_id: int, user_id: int) -> int | None:
+    """The user's role in the conversation; None when not a member."""
+    query = select(members.c.role).where(members.c.conversation_id == conversation_id, members.c.user_id == user_id)
+    return await conn.scalar(query)
+
+
+async def set_role(conn: AsyncConnection, conversation_id: int, user_id: int, role: int) -> None:
+    await conn.execute(update(members).where(members.c.conversation_id == conversation_id, members.c.user_id == user_id).values(role=role))
+
+
 async def remove_member(conn: AsyncConnection, conversation_id: int, user_id: int) -> bool:
     result = await conn.execute(delete(members).where(members.c.conversation_id == conversation_id, members.c.user_id == user_id))
     return result.rowcount > 0
 
 
-async def partners_of(conn: AsyncConnection, user_id: int) -> list[int]:
-    """Users who share at least one conversation with `user_id`, as one JSON array (see
-    `member_ids`): every socket that opens or closes announces its presence to them."""
-    mine = select(members.c.conversation_id).where(members.c.user_id == user_id)
-    partners = select(members.c.user_id).where(members.c.conversation_id.in_(mine), members.c.user_id != user_id).distinct().subquery()
-    value = await conn.scalar(select(json_array_agg(partners.c.user_id)))
-    return orjson.loads(value) if value is not None else []
+def _partners(subjects_match):
+    """(subject, partner, blocked): each user sharing at least one conversation with a subject
+    (the members `subjects_match(subjects)` selects), once, and whether the subject blocked them."""
+    subjects = members.alias("subjects")
+    blocked = exists().where(user_blocks.c.blocker_id == subjects.c.user_id, user_blocks.c.blocked_id == members.c.user_id)
+    return (
+        select(subjects.c.user_id.label("subject"), members.c.user_id.label("partner"), blocked.label("blocked"))
+        .join(members, and_(members.c.conversation_id == subjects.c.conversation_id, members.c.user_id != subjects.c.user_id))
+        .where(subjects_match(subjects))
+        .distinct()
+    )
+
+
+def _presence_audiences_statement():
+    pairs = _partners(lambda subjects: subjects.c.user_id.in_(bindparam("user_ids", expanding=True))).subquery()
+    # A blocker's coming and going is hidden from those they blocked.
+    return select(pairs.c.subject, json_array_agg(pairs.c.partner)).where(~pairs.c.blocked).group_by(pairs.c.subject)
+
+
+# Built once: the presence of every socket that opens or closes is looked up with it, and the
+# profile of every user who changes theirs.
+_PRESENCE_AUDIENCES = _presence_audiences_statement()
+_PROFILE_AUDIENCE = _partners(lambda subjects: subjects.c.user_id == bindparam("user_id"))
+
+
+async def presence_audiences(conn: AsyncConnection, user_ids: list[int]) -> dict[int, list[int]]:
+    """For each of `user_ids`, the users who share at least one conversation with them and
+    were not blocked by them: whom to tell of their coming and going. Each list is one JSON
+    array (see `member_ids`); a user with none is left out. One round trip for a whole
+    reconnect storm's worth of users (see `server.tracker`)."""
+    return {subject: orjson.loads(partners) for subject, partners in await conn.execute(_PRESENCE_AUDIENCES, {"user_ids": user_ids})}
+
+
+async def profile_audience(conn: AsyncConnection, user_id: int) -> tuple[list[int], list[int]]:
+    """Whom to tell of `user_id`'s profile change (PROTOCOL §4 `user.updated`): the users who
+    share at least one conversation with them, as (those who see the user's presence, those
+    the user blocked, who see the profile only offline), each by id. One statement."""
+    seeing: list[int] = []
+    blocked: list[int] = []
+    for row in await conn.execute(_PROFILE_AUDIENCE, {"user_id": user_id}):
+        (blocked if row.blocked else seeing).append(row.partner)
+    return sorted(seeing), sorted(blocked)
 
 
 async def advance_read_marker(conn: AsyncConnection, conversation_id: int, user_id: int, seq: int) -> int:

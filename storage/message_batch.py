@@ -3,10 +3,12 @@ cost whatever the batch size.
 
 On MySQL/MariaDB the whole transaction is one round trip: a stored procedure
 (`storage.procedures.APPEND_BATCH`) takes the batch as one JSON document, commits, and answers
-with one row of JSON. A one-message batch, which is what an open loop at ordinary load makes,
-cost seven round trips before (lock and advance, state, insert, id read-back, read markers,
-members, commit), each through the pure-Python driver: ~1.4 ms of server CPU. On SQLite the
-same statements run one by one through SQLAlchemy, the batch expanded by json_each.
+with one row of JSON; a batch of one message has a procedure of its own
+(`storage.procedures.APPEND_ONE`) that takes it as plain arguments and answers alike. A
+one-message batch, which is what an open loop at ordinary load makes, cost seven round trips
+before (lock and advance, state, insert, id read-back, read markers, members, commit), each
+through the pure-Python driver: ~1.4 ms of server CPU. On SQLite the same statements run one by
+one through SQLAlchemy, the batch expanded by json_each.
 Values that may be NULL travel as 0 or "" and are turned back by NULLIF, so nothing depends on
 how each engine maps a JSON null."""
 
@@ -23,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from storage.clock import utc_now
 from storage.engine import connection_lost
 from storage.messages import NewMessage, mark_direct_read, message_row
-from storage.procedures import APPEND_BATCH
+from storage.procedures import APPEND_BATCH, APPEND_ONE
 from storage.tables import CONVERSATION_DIRECT, conversations, messages
 
 
@@ -48,19 +50,22 @@ class CommittedBatch(NamedTuple):
     members: dict[int, list[int]]
 
 
-class NotMembers(Exception):
-    """Senders of a batch that are not members of the conversation they write to."""
+class Refused(Exception):
+    """Senders of a batch who may not write to the conversation: (conversation_id, sender_id)
+    pairs of senders who are not members, and of members whom the other member of a direct
+    conversation blocked."""
 
-    def __init__(self, pairs: set[tuple[int, int]]) -> None:
-        super().__init__(f"{len(pairs)} senders are not members")
-        self.pairs = pairs
+    def __init__(self, strangers: set[tuple[int, int]], blocked: set[tuple[int, int]]) -> None:
+        super().__init__(f"{len(strangers)} senders are not members, {len(blocked)} are blocked")
+        self.strangers = strangers
+        self.blocked = blocked
 
 
 async def append_batch(conn: AsyncConnection, batch: list[NewMessage]) -> CommittedBatch:
     """Store and commit text messages as `append_message` would one by one, each in its own
     transaction; seqs follow the batch's order within each conversation. `conn` must have no
-    transaction open: the batch is one of its own. Raises NotMembers, with nothing written,
-    when a sender is not a member; the caller retries without those messages."""
+    transaction open: the batch is one of its own. Raises Refused, with nothing written, when
+    a sender is not a member or is blocked; the caller retries without those messages."""
     now = utc_now()
     if conn.dialect.name == "sqlite":
         async with conn.begin():
@@ -72,6 +77,39 @@ async def append_batch(conn: AsyncConnection, batch: list[NewMessage]) -> Commit
 
 
 async def _append_mysql(conn: AsyncConnection, batch: list[NewMessage], now) -> CommittedBatch:
+    driver = (await conn.get_raw_connection()).driver_connection
+    refused, appended, members = (await _call(conn, driver, *batch_call(batch, now)))[0]
+    if refused is not None:
+        pairs = orjson.loads(refused)
+        raise Refused({(c, u) for c, u, member in pairs if not member}, {(c, u) for c, u, member in pairs if member})
+    result: list[BatchAppended | None] = [None] * len(batch)
+    for ordinal, id_, seq, type_, low, high, previous, read_peer, *_ in orjson.loads(appended):
+        new = batch[ordinal - 1]
+        conversation = BatchConversation(type_, low, high)
+        row = message_row(new, seq, _direct_peer(conversation, new.sender_id), now)
+        row["id"] = id_
+        result[ordinal - 1] = BatchAppended(row, conversation, previous, bool(read_peer))
+    by_group: dict[int, list[int]] = {}
+    for conversation_id, user_id in orjson.loads(members) if members is not None else ():
+        by_group.setdefault(conversation_id, []).append(user_id)
+    return CommittedBatch(result, by_group)
+
+
+_CALL_ONE = f"CALL {APPEND_ONE}(%s, %s, %s, %s, %s)"
+_CALL_BATCH = f"CALL {APPEND_BATCH}(%s, %s)"
+
+
+def batch_call(batch: list[NewMessage], now) -> tuple[str, tuple]:
+    """The CALL that stores `batch`, and its arguments: a batch of one message has a procedure
+    of its own, which takes it as plain arguments."""
+    if len(batch) == 1:
+        new = batch[0]
+        return _CALL_ONE, (new.conversation_id, new.sender_id, new.content, new.client_msg_id or "", now)
+    return _CALL_BATCH, (_batch_document(batch), now)
+
+
+def _batch_document(batch: list[NewMessage]) -> str:
+    """APPEND_BATCH's `batch` argument (see storage.procedures) for these messages."""
     per_conversation = Counter(new.conversation_id for new in batch)
     # How far below its conversation's new last_seq each message lands, and where the same
     # sender's previous message of the batch landed (see the procedure).
@@ -84,24 +122,9 @@ async def _append_mysql(conn: AsyncConnection, batch: list[NewMessage], now) -> 
         pair = (new.conversation_id, new.sender_id)
         rows.append((new.conversation_id, new.sender_id, new.content, new.client_msg_id or "", back, last_back.get(pair, -1)))
         last_back[pair] = back
-    document = _document_of(
+    return _document_of(
         {"advance": sorted(per_conversation.items()), "rows": rows, "markers": [(c, u, back) for (c, u), back in last_back.items()]}
     )
-    driver = (await conn.get_raw_connection()).driver_connection
-    refused, appended, members = (await _call(conn, driver, f"CALL {APPEND_BATCH}(%s, %s)", (document, now)))[0]
-    if refused is not None:
-        raise NotMembers({(c, u) for c, u in orjson.loads(refused)})
-    result: list[BatchAppended | None] = [None] * len(batch)
-    for ordinal, id_, seq, type_, low, high, previous, read_peer, *_ in orjson.loads(appended):
-        new = batch[ordinal - 1]
-        conversation = BatchConversation(type_, low, high)
-        row = message_row(new, seq, _direct_peer(conversation, new.sender_id), now)
-        row["id"] = id_
-        result[ordinal - 1] = BatchAppended(row, conversation, previous, bool(read_peer))
-    by_group: dict[int, list[int]] = {}
-    for conversation_id, user_id in orjson.loads(members) if members is not None else ():
-        by_group.setdefault(conversation_id, []).append(user_id)
-    return CommittedBatch(result, by_group)
 
 
 async def _call(conn: AsyncConnection, driver, statement: str, params: tuple) -> list[tuple]:
@@ -140,10 +163,12 @@ _SQLITE_ADVANCE = update(conversations).where(conversations.c.id.in_(_ids)).valu
 # [[conversation_id, user_id], ...] → [[id, type, low, high, last_seq, member?, last_read_seq], ...]
 _SQLITE_STATE = text(
     """
-    SELECT json_group_array(json_array(c.id, c.type, c.direct_low_id, c.direct_high_id, c.last_seq, m.user_id, m.last_read_seq))
+    SELECT json_group_array(json_array(c.id, c.type, c.direct_low_id, c.direct_high_id, c.last_seq, m.user_id, m.last_read_seq, b.blocked_id))
     FROM json_each(:pairs) AS p
     JOIN conversations AS c ON c.id = json_extract(p.value, '$[0]')
     LEFT JOIN conversation_members AS m ON m.conversation_id = c.id AND m.user_id = json_extract(p.value, '$[1]')
+    LEFT JOIN user_blocks AS b ON c.type = 1
+        AND b.blocker_id = CASE WHEN c.direct_low_id = m.user_id THEN c.direct_high_id ELSE c.direct_low_id END AND b.blocked_id = m.user_id
     """
 )
 # [[conversation_id, seq], ...] → [[conversation_id, seq, id], ...]
@@ -183,14 +208,17 @@ async def _append_sqlite(conn: AsyncConnection, batch: list[NewMessage], now) ->
     found: dict[int, BatchConversation] = {}
     last_seqs: dict[int, int] = {}
     markers: dict[tuple[int, int], int] = {}
-    for conversation_id, type_, low, high, last_seq, member_id, last_read_seq in await _fetch_json(conn, _SQLITE_STATE, pairs=pairs):
+    blocked: set[tuple[int, int]] = set()
+    for conversation_id, type_, low, high, last_seq, member_id, last_read_seq, blocked_id in await _fetch_json(conn, _SQLITE_STATE, pairs=pairs):
         found[conversation_id] = BatchConversation(type_, low, high)
         last_seqs[conversation_id] = last_seq
         if member_id is not None:
             markers[(conversation_id, member_id)] = last_read_seq
+        if blocked_id is not None:
+            blocked.add((conversation_id, blocked_id))
     strangers = {pair for pair in pairs if pair not in markers}
-    if strangers:
-        raise NotMembers(strangers)
+    if strangers or blocked:
+        raise Refused(strangers, blocked)
 
     next_seq = {conversation_id: last_seqs[conversation_id] - count + 1 for conversation_id, count in per_conversation.items()}
     rows = []

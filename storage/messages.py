@@ -8,6 +8,7 @@ from typing import NamedTuple
 from sqlalchemy import Row, func, insert, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from storage import search
 from storage.clock import utc_now
 from storage.tables import (
     STATUS_READ,
@@ -33,6 +34,10 @@ class NewMessage(NamedTuple):
     client_msg_id: str | None
     file_id: int | None = None
     reply_to_id: int | None = None
+    # A forward: the original sender (of the first message of a chain of forwards) and the
+    # message forwarded.
+    forwarded_sender_id: int | None = None
+    forwarded_message_id: int | None = None
 
 
 async def append_message(conn: AsyncConnection, new: NewMessage) -> dict:
@@ -48,6 +53,8 @@ async def append_message(conn: AsyncConnection, new: NewMessage) -> dict:
     )
     seq = (await conn.execute(select(conversations.c.last_seq).where(conversations.c.id == new.conversation_id))).scalar_one()
     row = message_row(new, seq, new.receiver_id, now)
+    if new.forwarded_sender_id is not None:
+        row.update(forwarded_sender_id=new.forwarded_sender_id, forwarded_message_id=new.forwarded_message_id)
     result = await conn.execute(messages.insert().values(**row))
     row["id"] = result.inserted_primary_key[0]
     await conn.execute(
@@ -146,8 +153,11 @@ async def mark_direct_read(conn: AsyncConnection, conversation_id: int, reader_i
     return result.rowcount
 
 
-async def mark_recalled(conn: AsyncConnection, message_id: int, change_seq: int) -> None:
-    await conn.execute(update(messages).where(messages.c.id == message_id).values(status=STATUS_RECALLED, change_seq=change_seq))
+async def mark_recalled(conn: AsyncConnection, message_id: int, change_seq: int, recalled_by: int | None = None) -> None:
+    """`recalled_by`: the moderator, when the sender did not recall it."""
+    values = dict(status=STATUS_RECALLED, change_seq=change_seq, recalled_by=recalled_by)
+    await conn.execute(update(messages).where(messages.c.id == message_id).values(**values))
+    await search.unindex_message(conn, message_id)
 
 
 async def record_change(conn: AsyncConnection, conversation_id: int, message_id: int) -> int:
@@ -172,6 +182,7 @@ async def edit_content(conn: AsyncConnection, message: Row, content: str, change
     written_at = message.edited_at or message.created_at
     await conn.execute(insert(message_edits).values(message_id=message.id, version=version + 1, content=message.content, created_at=written_at))
     await conn.execute(update(messages).where(messages.c.id == message.id).values(content=content, edited_at=now, change_seq=change_seq))
+    await search.reindex_message(conn, message.id, message.conversation_id, message.msg_type, content)
 
 
 async def versions(conn: AsyncConnection, message_id: int) -> list[Row]:

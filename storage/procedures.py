@@ -4,7 +4,7 @@ changes once a migration has created it (migrations import it from here, and sto
 `metadata.create_all` make it as well). For the same reason the texts spell storage.tables'
 constants out: 1 is CONVERSATION_DIRECT, MSG_TEXT and STATUS_UNREAD, 2 is STATUS_READ."""
 
-APPEND_BATCH = "hubbub_append_batch_v1"
+APPEND_BATCH_V1 = "hubbub_append_batch_v1"
 
 # The group commit of storage.message_batch in one round trip: a batch of text messages stored
 # and committed as append_message would store them one by one, in one transaction.
@@ -35,8 +35,8 @@ APPEND_BATCH = "hubbub_append_batch_v1"
 # The marker after a message is the message's seq; in a direct conversation, sending past the
 # peer's unread messages makes them read (seed 000), as `mark_direct_read` does. Any error
 # (a duplicate client_msg_id, say) rolls everything back and is raised to the caller.
-APPEND_BATCH_DDL = f"""
-    CREATE PROCEDURE {APPEND_BATCH}(IN batch LONGTEXT, IN stamp DATETIME(3))
+APPEND_BATCH_V1_DDL = f"""
+    CREATE PROCEDURE {APPEND_BATCH_V1}(IN batch LONGTEXT, IN stamp DATETIME(3))
     MODIFIES SQL DATA SQL SECURITY INVOKER
     main: BEGIN
         DECLARE refused, appended, members LONGTEXT;
@@ -111,4 +111,122 @@ APPEND_BATCH_DDL = f"""
     END
 """
 
+DROP_APPEND_BATCH_V1_DDL = f"DROP PROCEDURE IF EXISTS {APPEND_BATCH_V1}"
+
+APPEND_BATCH_V2 = "hubbub_append_batch_v2"
+
+# Version 2 (revision 0012) also writes each message's search terms: `rows` carry a seventh
+# value, the message's terms (storage.search_terms), and a row with terms gets its
+# `message_search` row in the same transaction. Everything else is version 1, word for word.
+_V2_AFTER = "        JOIN conversations AS c ON c.id = b.conversation_id;\n"
+_V2_SEARCH_INSERT = """        INSERT INTO message_search (message_id, conversation_id, terms)
+        SELECT m.id, b.conversation_id, b.terms
+        FROM JSON_TABLE(batch, '$.rows[*]' COLUMNS (
+            conversation_id BIGINT PATH '$[0]', back BIGINT PATH '$[4]', terms LONGTEXT PATH '$[6]')) AS b
+        JOIN conversations AS c ON c.id = b.conversation_id
+        JOIN messages AS m ON m.conversation_id = b.conversation_id AND m.seq = c.last_seq - b.back
+        WHERE b.terms <> '';
+"""
+assert APPEND_BATCH_V1_DDL.count(_V2_AFTER) == 1
+APPEND_BATCH_V2_DDL = APPEND_BATCH_V1_DDL.replace(f"CREATE PROCEDURE {APPEND_BATCH_V1}(", f"CREATE PROCEDURE {APPEND_BATCH_V2}(").replace(
+    _V2_AFTER, _V2_AFTER + _V2_SEARCH_INSERT
+)
+
+DROP_APPEND_BATCH_V2_DDL = f"DROP PROCEDURE IF EXISTS {APPEND_BATCH_V2}"
+
+APPEND_BATCH_V3 = "hubbub_append_batch_v3"
+
+# Version 3 (revision 0016) also refuses a sender whom the other member of a direct conversation
+# blocked (user_blocks), read under the conversation's lock as membership is: a block committed
+# before the batch stops the message, and the send path needs no lookup of its own. `refused`
+# entries carry a third value: 1 when the sender is a member refused for a block, 0 when not a
+# member. Everything else is version 2, word for word.
+_V3_REFUSED_V2 = """        SELECT JSON_ARRAYAGG(JSON_ARRAY(k.conversation_id, k.sender_id)) INTO refused
+        FROM JSON_TABLE(batch, '$.markers[*]' COLUMNS (conversation_id BIGINT PATH '$[0]', sender_id BIGINT PATH '$[1]')) AS k
+        LEFT JOIN conversation_members AS m ON m.conversation_id = k.conversation_id AND m.user_id = k.sender_id
+        WHERE m.user_id IS NULL;
+"""
+_V3_REFUSED = """        SELECT JSON_ARRAYAGG(JSON_ARRAY(k.conversation_id, k.sender_id, IF(m.user_id IS NULL, 0, 1))) INTO refused
+        FROM JSON_TABLE(batch, '$.markers[*]' COLUMNS (conversation_id BIGINT PATH '$[0]', sender_id BIGINT PATH '$[1]')) AS k
+        LEFT JOIN conversation_members AS m ON m.conversation_id = k.conversation_id AND m.user_id = k.sender_id
+        LEFT JOIN conversations AS c ON c.id = k.conversation_id
+        LEFT JOIN user_blocks AS b ON c.type = 1
+            AND b.blocker_id = IF(c.direct_low_id = k.sender_id, c.direct_high_id, c.direct_low_id) AND b.blocked_id = k.sender_id
+        WHERE m.user_id IS NULL OR b.blocked_id IS NOT NULL;
+"""
+assert APPEND_BATCH_V2_DDL.count(_V3_REFUSED_V2) == 1
+APPEND_BATCH_V3_DDL = APPEND_BATCH_V2_DDL.replace(f"CREATE PROCEDURE {APPEND_BATCH_V2}(", f"CREATE PROCEDURE {APPEND_BATCH_V3}(").replace(
+    _V3_REFUSED_V2, _V3_REFUSED
+)
+
+DROP_APPEND_BATCH_V3_DDL = f"DROP PROCEDURE IF EXISTS {APPEND_BATCH_V3}"
+
+APPEND_BATCH = "hubbub_append_batch_v4"
+
+# Version 4 (revision 0017) is version 3 without the `message_search` insert: the terms are
+# written after the commit by the search indexer (handlers.services.search_indexer), which took
+# ~75 us per message off a 64-message batch (bench/FINDINGS.md, "Search"). `rows` carry six
+# values again.
+APPEND_BATCH_DDL = APPEND_BATCH_V3_DDL.replace(f"CREATE PROCEDURE {APPEND_BATCH_V3}(", f"CREATE PROCEDURE {APPEND_BATCH}(").replace(
+    _V2_SEARCH_INSERT, ""
+)
+assert APPEND_BATCH_DDL.count("message_search") == 0
+
 DROP_APPEND_BATCH_DDL = f"DROP PROCEDURE IF EXISTS {APPEND_BATCH}"
+
+APPEND_ONE = "hubbub_append_one_v1"
+
+# A batch of one message (revision 0020): what an open loop at ordinary load sends nearly
+# always. It does what APPEND_BATCH does for one row and answers in the same shape, but takes
+# the message as plain arguments: each JSON_TABLE costs MariaDB ~60 us even for one row, and
+# APPEND_BATCH expands its document five times. MariaDB's CPU per one-message batch ~575 -> ~350-420 us
+# (bench/procedure_cost.py, bench/FINDINGS.md). Membership and blocks are read under the
+# conversation's lock as in APPEND_BATCH; LAST_INSERT_ID() is exact for a one-row insert.
+# `+ 0` on each number put into JSON: MariaDB writes a procedure's variables there as strings.
+# The state is read from a one-row table so that a conversation that is gone gives a row of
+# NULLs (refused as a stranger), not SELECT INTO's "no data" warning.
+APPEND_ONE_DDL = f"""
+    CREATE PROCEDURE {APPEND_ONE}(IN conversation BIGINT, IN sender BIGINT, IN body LONGTEXT, IN client_msg VARCHAR(255),
+        IN stamp DATETIME(3))
+    MODIFIES SQL DATA SQL SECURITY INVOKER
+    main: BEGIN
+        DECLARE seq_, low, high, previous, message_id BIGINT;
+        DECLARE type_, member, blocked, read_peer INT;
+        DECLARE members LONGTEXT;
+        DECLARE EXIT HANDLER FOR SQLEXCEPTION BEGIN ROLLBACK; RESIGNAL; END;
+        START TRANSACTION;
+        UPDATE conversations SET last_seq = last_seq + 1, updated_at = stamp WHERE id = conversation;
+        SELECT c.last_seq, c.type, c.direct_low_id, c.direct_high_id, m.user_id IS NOT NULL, b.blocked_id IS NOT NULL,
+            COALESCE(m.last_read_seq, 0)
+        INTO seq_, type_, low, high, member, blocked, previous
+        FROM (SELECT conversation AS id) AS k
+        LEFT JOIN conversations AS c ON c.id = k.id
+        LEFT JOIN conversation_members AS m ON m.conversation_id = c.id AND m.user_id = sender
+        LEFT JOIN user_blocks AS b ON c.type = 1
+            AND b.blocker_id = IF(c.direct_low_id = sender, c.direct_high_id, c.direct_low_id) AND b.blocked_id = sender;
+        IF NOT member OR blocked THEN
+            ROLLBACK;
+            SELECT JSON_ARRAY(JSON_ARRAY(conversation + 0, sender + 0, member + 0)), NULL, NULL;
+            LEAVE main;
+        END IF;
+        INSERT INTO messages (conversation_id, seq, sender_id, receiver_id, content, msg_type, status, client_msg_id, created_at)
+        VALUES (conversation, seq_, sender, IF(low = sender, high, low), body, 1, 1, NULLIF(client_msg, ''), stamp);
+        SET message_id = LAST_INSERT_ID();
+        SET read_peer = type_ = 1 AND previous < seq_ - 1 AND EXISTS (
+            SELECT 1 FROM messages AS u WHERE u.conversation_id = conversation AND u.seq > previous AND u.seq < seq_
+                AND u.sender_id <> sender AND u.status = 1);
+        IF read_peer THEN
+            UPDATE messages FORCE INDEX (uq_messages_conversation_id_seq) SET status = 2
+            WHERE conversation_id = conversation AND seq < seq_ AND sender_id <> sender AND status = 1;
+        END IF;
+        UPDATE conversation_members SET last_read_seq = GREATEST(last_read_seq, seq_) WHERE conversation_id = conversation AND user_id = sender;
+        IF type_ <> 1 THEN
+            SELECT JSON_ARRAYAGG(JSON_ARRAY(conversation_id, user_id)) INTO members FROM conversation_members WHERE conversation_id = conversation;
+        END IF;
+        COMMIT;
+        SELECT NULL, JSON_ARRAY(JSON_ARRAY(1, message_id + 0, seq_ + 0, type_ + 0, low + 0, high + 0, previous + 0, read_peer + 0,
+            conversation + 0, sender + 0)), members;
+    END
+"""
+
+DROP_APPEND_ONE_DDL = f"DROP PROCEDURE IF EXISTS {APPEND_ONE}"

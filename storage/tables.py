@@ -25,7 +25,7 @@ from sqlalchemy.dialects import mysql
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import FunctionElement
 
-from storage.procedures import APPEND_BATCH_DDL, DROP_APPEND_BATCH_DDL
+from storage.procedures import APPEND_BATCH_DDL, APPEND_ONE_DDL, DROP_APPEND_BATCH_DDL, DROP_APPEND_ONE_DDL
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_N_label)s",
@@ -100,6 +100,11 @@ users = Table(
     # A password change revokes the user's other tokens by bumping the generation, but not the
     # token that asked for it: that one's id is kept here until the generation is bumped again.
     Column("kept_token_jti", String(36), nullable=True, comment="a token valid whatever its generation: the one that changed the password"),
+    Column("deleted_at", Millis, nullable=True, comment="set when the user deleted the account"),
+    # Two-factor authentication: the TOTP secret, pending until enabled; a code works once.
+    Column("totp_secret", String(64), nullable=True, comment="base32; pending until totp_enabled_at"),
+    Column("totp_enabled_at", Millis, nullable=True),
+    Column("totp_last_step", BigInteger, nullable=True, comment="the time step of the last code accepted"),
     Column("created_at", Millis, nullable=False, server_default=now_ms()),
     Column("updated_at", Millis, nullable=False, server_default=now_ms_on_update()),
     **MYSQL_TABLE_OPTIONS,
@@ -132,6 +137,9 @@ conversations = Table(
 
 ROLE_MEMBER = 1
 ROLE_OWNER = 2
+# A group's moderator besides its owner (removes members, recalls their messages); the column's
+# comment predates it.
+ROLE_ADMIN = 3
 
 conversation_members = Table(
     "conversation_members",
@@ -178,6 +186,10 @@ messages = Table(
     # No foreign key: deleting a conversation deletes its messages in one statement, which
     # InnoDB would refuse for a reply deleted after the message it quotes.
     Column("reply_to_id", Id, nullable=True, comment="the quoted message, in the same conversation"),
+    # Where a forwarded message came from; no foreign key, for the same reason as reply_to_id.
+    Column("forwarded_sender_id", Id, nullable=True, comment="a forwarded message's original sender"),
+    Column("forwarded_message_id", Id, nullable=True, comment="the message a forwarded one copies"),
+    Column("recalled_by", Id, nullable=True, comment="a moderator who recalled another member's message"),
     Index("idx_sender_receiver", "sender_id", "receiver_id"),
     Index("idx_created", "created_at"),
     # Serves keyset paging by seq as well as gaplessness.
@@ -186,6 +198,27 @@ messages = Table(
     # Counting recalled messages past a read marker without scanning the unread ones.
     Index(None, "conversation_id", "status", "seq"),
     Index(None, "file_id"),
+    **MYSQL_TABLE_OPTIONS,
+)
+
+# What happened to a group besides its messages (created, members added, removed or leaving,
+# renamed, roles, a new owner), in its history among the messages. Not in `messages`: a notice
+# takes no seq, so seqs stay gapless and count only messages (unread counts, read markers).
+# `after_seq` is the conversation's last_seq when it happened, read under the conversation's
+# row lock, so it sits after message `after_seq` and before message `after_seq + 1`.
+conversation_notices = Table(
+    "conversation_notices",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("conversation_id", Id, ForeignKey("conversations.id", ondelete="CASCADE"), nullable=False),
+    Column("after_seq", BigInteger, nullable=False, comment="the conversation's last_seq when it happened"),
+    Column("kind", String(16), nullable=False, comment="created, added, removed, left, renamed, role, owner"),
+    Column("actor_id", Id, ForeignKey("users.id"), nullable=False),
+    Column("subject_id", Id, ForeignKey("users.id"), nullable=True, comment="the member added, removed, promoted..."),
+    Column("data", Text, nullable=True, comment="JSON: the new name, the new role"),
+    Column("created_at", Millis, nullable=False),
+    # A history page's notices: one range of this index.
+    Index("ix_conversation_notices_page", "conversation_id", "after_seq", "id"),
     **MYSQL_TABLE_OPTIONS,
 )
 
@@ -240,6 +273,42 @@ message_mentions = Table(
     **MYSQL_TABLE_OPTIONS,
 )
 
+# The search terms of each message that has any (storage.search_terms), written after the
+# message's commit, rewritten by an edit, deleted by a recall. A table of its own so that
+# `messages` keeps seed 000's shape. MySQL/MariaDB index the terms with a FULLTEXT index; SQLite
+# with the FTS5 table of SQLITE_SEARCH_DDL (a virtual table, which metadata cannot hold), kept in
+# step by triggers. No foreign keys (revision 0018): their checks took shared locks on the
+# messages and conversations rows that the group commit locks, and deadlocked it; whatever
+# deletes a message or conversation deletes its terms itself, and storage.search.index_messages
+# removes terms it wrote for a message deleted or recalled meanwhile.
+message_search = Table(
+    "message_search",
+    metadata,
+    Column("message_id", Id, primary_key=True, autoincrement=False),
+    Column("conversation_id", Id, nullable=False),
+    # A 4,000-character CJK message has ~8,000 terms: more than TEXT's 64 KB.
+    Column("terms", Text().with_variant(mysql.MEDIUMTEXT(), "mysql", "mariadb"), nullable=False),
+    Index(None, "conversation_id"),
+    Index("ft_message_search_terms", "terms", mysql_prefix="FULLTEXT").ddl_if(dialect=("mysql", "mariadb")),
+    **MYSQL_TABLE_OPTIONS,
+)
+
+SEARCH_FTS = "message_search_fts"
+# External content (the terms are stored once, in message_search); `detail=none` keeps no
+# positions, which whole-term AND queries do not need; every term is ASCII (search_terms).
+SQLITE_SEARCH_DDL = (
+    f"CREATE VIRTUAL TABLE {SEARCH_FTS} USING fts5(terms, content='message_search', content_rowid='message_id', "
+    "tokenize='ascii', detail='none')",
+    f"""CREATE TRIGGER message_search_ai AFTER INSERT ON message_search BEGIN
+        INSERT INTO {SEARCH_FTS}(rowid, terms) VALUES (new.message_id, new.terms); END""",
+    f"""CREATE TRIGGER message_search_ad AFTER DELETE ON message_search BEGIN
+        INSERT INTO {SEARCH_FTS}({SEARCH_FTS}, rowid, terms) VALUES ('delete', old.message_id, old.terms); END""",
+    f"""CREATE TRIGGER message_search_au AFTER UPDATE ON message_search BEGIN
+        INSERT INTO {SEARCH_FTS}({SEARCH_FTS}, rowid, terms) VALUES ('delete', old.message_id, old.terms);
+        INSERT INTO {SEARCH_FTS}(rowid, terms) VALUES (new.message_id, new.terms); END""",
+)
+DROP_SQLITE_SEARCH_DDL = f"DROP TABLE IF EXISTS {SEARCH_FTS}"
+
 files = Table(
     "files",
     metadata,
@@ -264,7 +333,69 @@ revoked_tokens = Table(
     **MYSQL_TABLE_OPTIONS,
 )
 
-# The group commit's stored procedure is part of the MySQL schema: create_all makes it as the
+# A login: one per device. Its access tokens carry its id, so revoking it is one row and the
+# check of a token one primary-key lookup.
+auth_sessions = Table(
+    "auth_sessions",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("user_id", Id, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("device", String(128), nullable=False),
+    Column("created_at", Millis, nullable=False),
+    Column("last_seen_at", Millis, nullable=False),
+    Column("expires_at", Millis, nullable=False, comment="the refresh token's expiry; each refresh moves it on"),
+    Column("revoked_at", Millis, nullable=True),
+    Index(None, "user_id"),
+    **MYSQL_TABLE_OPTIONS,
+)
+
+# A session's refresh tokens, hashed: the current one has no `rotated_at`; a rotated one
+# presented again means it was stolen, and revokes the session.
+refresh_tokens = Table(
+    "refresh_tokens",
+    metadata,
+    Column("token_hash", String(64), primary_key=True, comment="SHA-256 of the token, hex"),
+    Column("session_id", Id, ForeignKey("auth_sessions.id", ondelete="CASCADE"), nullable=False),
+    Column("rotated_at", Millis, nullable=True, comment="NULL: the session's current refresh token"),
+    Index(None, "session_id"),
+    **MYSQL_TABLE_OPTIONS,
+)
+
+# Who blocked whom: the pair is the key, so checking a direct send is one primary-key lookup.
+user_blocks = Table(
+    "user_blocks",
+    metadata,
+    Column("blocker_id", Id, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("blocked_id", Id, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("created_at", Millis, nullable=False),
+    Index(None, "blocked_id"),
+    **MYSQL_TABLE_OPTIONS,
+)
+
+# The usernames of deleted accounts, held back from registration until `retired_until`.
+retired_usernames = Table(
+    "retired_usernames",
+    metadata,
+    Column("username", case_insensitive(32), primary_key=True),
+    Column("retired_until", Millis, nullable=False),
+    **MYSQL_TABLE_OPTIONS,
+)
+
+# Two-factor recovery codes, hashed; each works once.
+recovery_codes = Table(
+    "recovery_codes",
+    metadata,
+    Column("user_id", Id, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("code_hash", String(64), primary_key=True, comment="SHA-256 of the user id and the code, hex"),
+    Column("used_at", Millis, nullable=True),
+    **MYSQL_TABLE_OPTIONS,
+)
+
+# The group commit's stored procedures are part of the MySQL schema: create_all makes them as the
 # migrations do.
-event.listen(metadata, "after_create", DDL(APPEND_BATCH_DDL).execute_if(dialect="mysql"))
-event.listen(metadata, "before_drop", DDL(DROP_APPEND_BATCH_DDL).execute_if(dialect="mysql"))
+for create, drop in ((APPEND_BATCH_DDL, DROP_APPEND_BATCH_DDL), (APPEND_ONE_DDL, DROP_APPEND_ONE_DDL)):
+    event.listen(metadata, "after_create", DDL(create).execute_if(dialect="mysql"))
+    event.listen(metadata, "before_drop", DDL(drop).execute_if(dialect="mysql"))
+for statement in SQLITE_SEARCH_DDL:
+    event.listen(message_search, "after_create", DDL(statement).execute_if(dialect="sqlite"))
+event.listen(message_search, "before_drop", DDL(DROP_SQLITE_SEARCH_DDL).execute_if(dialect="sqlite"))

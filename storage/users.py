@@ -5,6 +5,7 @@ from typing import Any
 from sqlalchemy import Row, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from storage import blocks as block_store
 from storage.clock import utc_now
 from storage.tables import users
 
@@ -55,9 +56,11 @@ async def set_password_hash(conn: AsyncConnection, user_id: int, password_hash: 
     await conn.execute(users.update().where(users.c.id == user_id).values(password_hash=password_hash, updated_at=utc_now()))
 
 
-async def list_users(conn: AsyncConnection, *, prefix: str | None, after: int | None, limit: int) -> list[Row]:
-    """Users by id ascending; `prefix` matches the start of username or nickname."""
-    query = select(users).order_by(users.c.id).limit(limit)
+async def list_users(conn: AsyncConnection, *, prefix: str | None, after: int | None, limit: int, seen_by: int | None = None) -> list[Row]:
+    """Users by id ascending; `prefix` matches the start of username or nickname. With
+    `seen_by`, each row has `blocked_viewer` (storage.blocks): whether they blocked that user."""
+    columns = [users] if seen_by is None else [users, block_store.blocked_viewer(seen_by)]
+    query = select(*columns).order_by(users.c.id).limit(limit)
     if prefix:
         pattern = _escape_like(prefix) + "%"
         query = query.where(or_(users.c.username.like(pattern, escape="\\"), users.c.nickname.like(pattern, escape="\\")))

@@ -1,6 +1,6 @@
 """What the browser tests share: Debian's Chromium driven by Python Playwright against a real
 server on a loopback port and a fresh database, and helpers that drive the client the way a
-person would. Test modules import the fixtures they use by name (pytest finds them there).
+person would. tests/conftest.py imports the fixtures, so that every test module has them.
 
 The tests are skipped, with the reason, when /usr/bin/chromium or the playwright module is
 missing. CI installs both: `apt-get install -y chromium` and `pip install playwright` (never
@@ -90,8 +90,9 @@ class Errors(list):
 NETWORK_NOISE = re.compile(r"Failed to load resource|WebSocket connection to .* failed|net::ERR_")
 
 
-async def open_page(browser, base_url: str, viewport=LAPTOP) -> tuple:
-    context = await browser.new_context(viewport=viewport, accept_downloads=True)
+async def open_page(browser, base_url: str, viewport=LAPTOP, **options) -> tuple:
+    """A page in a context of its own; `options` go to new_context (say, permissions)."""
+    context = await browser.new_context(viewport=viewport, accept_downloads=True, **options)
     page = await context.new_page()
     errors = Errors()
     page.on("pageerror", lambda error: errors.append(str(error)))
@@ -115,16 +116,35 @@ async def register(page: Page, username: str, nickname: str) -> None:
     await expect(page.get_by_test_id("me")).to_contain_text(nickname)
 
 
-async def login(page: Page, identity: str, password: str = PASSWORD) -> None:
+async def submit_login(page: Page, identity: str, password: str = PASSWORD) -> None:
+    """The sign-in form filled in and sent; the caller expects what follows (the app, or the
+    two-factor step)."""
     await expect(page.get_by_test_id("login-form")).to_be_visible()
     await page.get_by_test_id("login-identity").fill(identity)
     await page.get_by_test_id("login-password").fill(password)
     await page.get_by_test_id("login-submit").click()
+
+
+async def login(page: Page, identity: str, password: str = PASSWORD) -> None:
+    await submit_login(page, identity, password)
     await expect(page.get_by_test_id("app")).to_be_visible()
 
 
 async def wait_connected(page: Page) -> None:
     await page.wait_for_function("() => window.hubbub && window.hubbub.socket.state === 'open' && window.hubbub.chat.synced")
+
+
+async def accounts(rest, *usernames: str) -> list:
+    """Users made over REST (`tests.chat.ChatUser`), each with the password `login` types."""
+    return [await rest.make(username, PASSWORD) for username in usernames]
+
+
+async def signed_in(browser, base_url: str, identity: str, viewport=LAPTOP, **options) -> tuple:
+    """`open_page`'s (context, page, errors), signed in as `identity` with the socket synced."""
+    context, page, errors = await open_page(browser, base_url, viewport, **options)
+    await login(page, identity)
+    await wait_connected(page)
+    return context, page, errors
 
 
 async def send(page: Page, text: str) -> None:
@@ -141,12 +161,70 @@ def message(page: Page, text: str):
     return page.get_by_test_id("message").filter(has=page.get_by_test_id("message-body").get_by_text(text, exact=True))
 
 
+def notice(page: Page, text: str):
+    return page.get_by_test_id("notice").filter(has_text=text)
+
+
+async def open_direct(browser, base_url: str, rest) -> tuple:
+    """Alice in the browser with her direct chat with Bob open (his "hi" in it); Bob over REST.
+    Returns (context, page, errors, bob, the conversation's id)."""
+    alice, bob = await accounts(rest, "alice", "bob")
+    direct = await bob.ok("POST", "/api/messages", json={"receiver_id": alice.id, "content": "hi"})
+    context, page, errors = await signed_in(browser, base_url, "alice")
+    await conversation(page, "bob").click()
+    await expect(message(page, "hi")).to_be_visible()
+    return context, page, errors, bob, direct["conversation_id"]
+
+
+async def hold_first_answer(page: Page, url_pattern: str) -> asyncio.Future:
+    """The first request to `url_pattern` is answered by the server at once but held from the
+    page: the future gives (route, answer) for the test to `route.fulfill(response=answer)`
+    when it chooses, after something that happened meanwhile. Later requests pass."""
+    held: asyncio.Future = asyncio.get_running_loop().create_future()
+
+    async def hold(route) -> None:
+        answer = await route.fetch()
+        if held.done():
+            await route.fulfill(response=answer)
+        else:
+            held.set_result((route, answer))
+
+    await page.route(url_pattern, hold)
+    return held
+
+
 async def seqs(page: Page) -> list[int]:
     return await page.eval_on_selector_all("[data-testid=message][data-seq]", "els => els.map(e => Number(e.dataset.seq))")
 
 
 async def bodies(page: Page) -> list[str]:
     return await page.eval_on_selector_all("[data-testid=message] [data-testid=message-body]", "els => els.map(e => e.textContent)")
+
+
+AXE = Path(__file__).resolve().parent / "vendor" / "axe-core" / "axe.min.js"
+SERIOUS = ("serious", "critical")
+
+
+async def accessibility_problems(page: Page, *, context: str = "document") -> list[str]:
+    """The serious and critical axe-core violations of what the page shows now (WCAG 2.x A
+    and AA rules and axe's best practices), one line each with the elements at fault. axe is
+    put in through the DevTools protocol, which the page's CSP does not cover."""
+    if context != "document":
+        await page.locator(context).wait_for(state="visible")
+    if not await page.evaluate("() => Boolean(window.axe)"):
+        await page.evaluate(AXE.read_text(encoding="utf-8") + "\n;void 0")
+    result = await page.evaluate(
+        """async (context) => {
+            const target = context === "document" ? document : document.querySelector(context);
+            return await window.axe.run(target, { resultTypes: ["violations"] });
+        }""",
+        context,
+    )
+    return [
+        f"{v['id']} ({v['impact']}): {v['help']} at {[n['target'] for n in v['nodes']][:5]}"
+        for v in result["violations"]
+        if v["impact"] in SERIOUS
+    ]
 
 
 def png(width: int, height: int) -> bytes:

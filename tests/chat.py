@@ -96,12 +96,17 @@ async def online(user: "ChatUser", count: int = 1) -> list[Socket]:
     return sockets
 
 
-async def settle(socket: Socket) -> None:
-    """Every push caused before now has arrived in `socket.events`: a ping round trip orders
-    them. In the cluster mode a push caused on another node crosses the bus first, which a
-    ping on this node does not wait for: it is given a moment."""
+async def pushes_crossed() -> None:
+    """In the cluster mode a push caused on one node reaches the sockets of the others after
+    crossing the bus, a moment later: that moment. Nothing to wait for on one process."""
     if CLUSTER_NODES > 1:
         await asyncio.sleep(CROSS_NODE_SECONDS)
+
+
+async def settle(socket: Socket) -> None:
+    """Every push caused before now has arrived in `socket.events`: a ping round trip orders
+    them, once the pushes of other nodes have crossed the bus (which the ping does not wait for)."""
+    await pushes_crossed()
     assert (await socket.request("ping"))["code"] == 200
 
 

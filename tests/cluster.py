@@ -4,12 +4,14 @@ one database and that NATS, each on its own loopback port, stopped by PID."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import signal
 import socket
 import subprocess
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
@@ -127,3 +129,22 @@ async def until_buses_connected(apps: list, timeout: float = 10) -> None:
     while not all(app[DELIVERY].bus_connected for app in apps):
         assert time.monotonic() < deadline, "the nodes' buses did not connect"
         await asyncio.sleep(0.01)
+
+
+@contextlib.asynccontextmanager
+async def two_servers_on_a_bus(aiohttp_client, settings, monkeypatch, log: Path) -> AsyncIterator[tuple]:
+    """Two in-process apps on one database and a private nats-server (its log in `log`), their
+    buses connected, and the token sweep off: a socket that one of them closes for the other's
+    action can only have been closed over the bus. Yields their two test clients."""
+    import server.app
+
+    nats = NatsServer(log)
+    await nats.start()
+    try:
+        monkeypatch.setattr(server.app, "TOKEN_SWEEP_SECONDS", 3600)
+        first = await aiohttp_client(server.app.create_app(settings.replace(bus_url=nats.url)))
+        second = await aiohttp_client(server.app.create_app(settings.replace(bus_url=nats.url)))
+        await until_buses_connected([first.server.app, second.server.app])
+        yield first, second
+    finally:
+        nats.stop()

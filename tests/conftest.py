@@ -21,6 +21,11 @@ from settings import Settings, load_settings
 from storage.engine import create_engine
 from storage.tables import metadata
 
+# The fixtures every browser test (tests/test_browser*.py) uses: the app on a loopback port, its
+# URL, REST helpers on it, and Chromium. They live in tests/browser_kit.py beside the helpers that
+# drive the page; imported here, pytest finds them for every test module.
+from tests.browser_kit import base_url, browser, rest, server  # noqa: F401
+
 MYSQL_SERVER_URL = os.environ.get("HUBBUB_TEST_MYSQL_URL", "mysql+aiomysql://hubbub:hubbub@127.0.0.1:3306/")
 # With N > 1, every test's server is a cluster of N nodes in this process sharing the test's
 # database and a private nats-server, and the test users' sockets are spread over the nodes

@@ -169,3 +169,43 @@ async def test_with_a_bus_the_sockets_close_at_once_and_an_unreachable_bus_is_re
         assert status == 1 and "revoked every token" in out and "could not tell the servers" in err, (out, err)
     finally:
         nats.stop()
+
+
+@pytest.mark.usefixtures("backend")
+async def test_session_list_and_revoke_and_two_factor_reset(make_client, database_url, monkeypatch):
+    """Sessions (issue #18): the administrator lists a user's devices, revokes one (its socket
+    closes, the others stay), and turns off two-factor for a user who lost their codes; on
+    MariaDB and on SQLite."""
+    import pyotp
+
+    monkeypatch.setattr(server.app, "TOKEN_SWEEP_SECONDS", 0.2)
+    client = await make_client()
+    alice = (await UserFactory(client).make("alice"))
+    response = await client.post("/api/auth/login", json={"username": "alice", "password": PASSWORD, "device": "old phone"})
+    phone = (await response.json())["data"]
+    phone_socket = Socket(await client.ws_connect("/ws", headers={"Authorization": f"Bearer {phone['token']}"}))
+    laptop_socket = (await online(alice))[0]
+
+    status, out, err = await hubbub(database_url, "session", "list", "--user", "alice")
+    assert status == 0, err
+    lines = out.splitlines()
+    assert lines[0].split() == ["id", "device", "created_at", "last_seen_at"] and len(lines) == 3
+    assert any(line.startswith(str(phone["session_id"])) and "old phone" in line for line in lines[1:])
+
+    status, out, err = await hubbub(database_url, "session", "revoke", "--user", "alice", "--id", str(phone["session_id"]))
+    assert status == 0 and f"revoked session {phone['session_id']} of user alice" in out, err
+    assert (await receive_close(phone_socket))[0] == 1008
+    assert await me(client, phone["token"]) == 401
+    assert await me(client, alice.token) == 200 and (await laptop_socket.request("ping"))["code"] == 200
+    status, _, err = await hubbub(database_url, "session", "revoke", "--user", "alice", "--id", str(phone["session_id"]))
+    assert status == 1 and "no live session" in err
+    status, _, err = await hubbub(database_url, "session", "list", "--user", "nobody")
+    assert status == 1 and "no user named 'nobody'" in err
+
+    enrolment = await alice.ok("POST", "/api/auth/2fa/enrol", json={"password": PASSWORD})
+    await alice.ok("POST", "/api/auth/2fa/confirm", json={"code": pyotp.TOTP(enrolment["secret"]).now()})
+    assert (await login(client, "alice"))[0] == 401  # the second factor is asked for
+    status, out, err = await hubbub(database_url, "user", "reset-2fa", "alice")
+    assert status == 0 and "two-factor authentication is off for user alice" in out, err
+    assert (await login(client, "alice"))[0] == 200
+    await laptop_socket.close()

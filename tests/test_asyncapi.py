@@ -81,7 +81,12 @@ async def test_every_frame_type_has_its_validating_schema_and_its_reply(client, 
     assert send["properties"]["msg_type"]["enum"] == [1, 2, 3]
     reply = messages["reply.send_message"]["payload"]["properties"]["data"]["oneOf"][0]
     assert reply == {"$ref": "#/components/schemas/MessageVO"}
-    assert messages["reply.history"]["payload"]["properties"]["data"]["oneOf"][0] == {"type": "array", "items": {"$ref": "#/components/schemas/MessageVO"}}
+    # The plain list, or {messages, notices} when the frame asks `with_notices`.
+    assert messages["reply.history"]["payload"]["properties"]["data"]["oneOf"][0] == {
+        "oneOf": [{"type": "array", "items": {"$ref": "#/components/schemas/MessageVO"}}, {"$ref": "#/components/schemas/HistoryPageVO"}]
+    }
+    assert set(schemas["HistoryPageVO"]["properties"]) == {"messages", "notices"}
+    assert schemas["NoticeVO"]["properties"]["after_seq"]["type"] == "integer"
     assert schemas["reply.ping"]["required"] == ["ts"]
 
 

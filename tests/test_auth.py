@@ -220,9 +220,10 @@ async def test_login_by_username(client, settings):
     status, body = await login(client, username="alice")
     assert status == 200 and body["code"] == 200 and body["message"] == "ok"
     data = body["data"]
-    assert set(data) == {"token", "token_type", "expires_in", "user"}
+    assert set(data) == {"token", "token_type", "expires_in", "refresh_token", "refresh_expires_in", "session_id", "user"}
     assert data["token_type"] == "Bearer"
     assert data["expires_in"] == settings.jwt_ttl_seconds
+    assert data["refresh_expires_in"] == settings.refresh_ttl_seconds
     assert data["user"] == registered["data"]
     assert "password" not in json.dumps(body)
 
@@ -231,6 +232,7 @@ async def test_login_by_username(client, settings):
     claims = jwt.decode(data["token"], settings.jwt_secret, algorithms=["HS256"])
     assert claims["sub"] == str(registered["data"]["id"])
     assert {"sub", "iat", "exp", "jti"} <= set(claims)
+    assert claims["sid"] == data["session_id"]
     assert claims["exp"] - claims["iat"] == settings.jwt_ttl_seconds
 
     status, body = await me(client, data["token"])

@@ -18,25 +18,22 @@ import os
 import re
 from pathlib import Path
 
-from tests.browser_kit import (  # the fixtures among these are found by pytest here
+from tests.browser_kit import (
     PASSWORD,
     PHONE,
     SCREENSHOT,
-    base_url,
+    accounts,
     bodies,
-    browser,
     conversation,
     expect,
-    login,
     message,
     open_page,
     png,
     pytestmark,
     register,
-    rest,
     send,
     seqs,
-    server,
+    signed_in,
     wait_connected,
 )
 
@@ -183,16 +180,12 @@ async def test_two_users_chat(browser, base_url, rest, tmp_path):
 async def test_history_groups_devices_and_phone_layout(browser, base_url, rest):
     """Older pages load on scroll-up without holes; login screen; group creation; unread
     badges kept right across two devices; times; the one-column phone layout; logout."""
-    alice = await rest.make("alice", PASSWORD)
-    bob = await rest.make("bob", PASSWORD)
-    carol = await rest.make("carol", PASSWORD)
+    alice, bob, carol = await accounts(rest, "alice", "bob", "carol")
     for n in range(1, 131):
         sent = await carol.ok("POST", "/api/messages", json={"receiver_id": alice.id, "content": f"message {n}"})
     await alice.ok("POST", f"/api/conversations/{sent['conversation_id']}/read", json={"seq": 30})
 
-    context, page, errors = await open_page(browser, base_url)
-    await login(page, "alice")
-    await wait_connected(page)
+    context, page, errors = await signed_in(browser, base_url, "alice")
 
     # Times as the walk-through shows them (local time of the browser).
     formatted = await page.evaluate(
@@ -353,9 +346,7 @@ async def test_main_screen(browser, base_url, rest, tmp_path):
     await leo.connect()
     await sam.connect()
 
-    context, page, errors = await open_page(browser, base_url)
-    await login(page, "maya")
-    await wait_connected(page)
+    context, page, errors = await signed_in(browser, base_url, "maya")
     await expect(conversation(page, "Sam Rivera").get_by_test_id("unread-badge")).to_have_text("2")
     await expect(conversation(page, "Sam Rivera").get_by_test_id("presence-dot")).to_have_attribute("data-online", "true")
     await expect(conversation(page, "Priya Natarajan").get_by_test_id("presence-dot")).to_have_attribute("data-online", "false")

@@ -6,35 +6,17 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 
-from tests.browser_kit import (  # the fixtures among these are found by pytest here
-    PASSWORD,
-    base_url,
-    browser,
+from tests.browser_kit import (
     conversation,
     expect,
     login,
-    message,
-    open_page,
+    open_direct,
     png,
     pytestmark,
-    rest,
-    server,
     wait_connected,
 )
-
-
-async def open_direct(browser, base_url, rest):
-    """Alice in the browser with her direct chat with Bob open; Bob over REST."""
-    alice = await rest.make("alice", PASSWORD)
-    bob = await rest.make("bob", PASSWORD)
-    direct = await bob.ok("POST", "/api/messages", json={"receiver_id": alice.id, "content": "hi"})
-    context, page, errors = await open_page(browser, base_url)
-    await login(page, "alice")
-    await wait_connected(page)
-    await conversation(page, "bob").click()
-    await expect(message(page, "hi")).to_be_visible()
-    return context, page, errors, bob, direct["conversation_id"]
 
 
 async def history(user, conversation_id: int) -> list[dict]:
@@ -143,5 +125,112 @@ async def test_uploads_show_progress_can_be_cancelled_and_keep_the_composer_free
         await failed.get_by_test_id("discard-send").click()
         await expect(failed).to_have_count(0)
         await page.unroute("**/api/files")
+    assert errors == [], errors
+    await context.close()
+
+
+async def test_typed_text_outlives_a_reload_and_an_edit_and_goes_at_sign_out(browser, base_url, rest):
+    context, page, errors, bob, conversation_id = await open_direct(browser, base_url, rest)
+    box = page.get_by_test_id("message-input")
+    await box.fill("sent first")
+    await box.press("Enter")
+    await expect(page.locator("[data-testid=message]:not([data-pending])").filter(has_text="sent first")).to_have_count(1)
+
+    # Half a message, then an edit of the last one in between: the half message comes back.
+    await box.fill("half a thought")
+    await page.locator("[data-testid=message]").filter(has_text="sent first").hover()
+    await page.locator("[data-testid=message]").filter(has_text="sent first").get_by_test_id("edit-button").click()
+    await expect(box).to_have_value("sent first")
+    await box.press("Escape")
+    await expect(box).to_have_value("half a thought")
+
+    # A reload (or a crashed tab) keeps it.
+    await page.wait_for_timeout(400)  # drafts are written a moment after the last keystroke
+    await page.reload()
+    await wait_connected(page)
+    await expect(page.get_by_test_id("chat-title")).to_have_text("bob")
+    await expect(box).to_have_value("half a thought")
+
+    # Signing out on purpose forgets it.
+    await page.get_by_test_id("logout-button").click()
+    await login(page, "alice")
+    await wait_connected(page)
+    await conversation(page, "bob").click()
+    await expect(box).to_have_value("")
+    assert await page.evaluate("Object.keys(localStorage).filter(k => k.startsWith('hubbub.drafts'))") == []
+    assert errors == [], errors
+    await context.close()
+
+
+async def test_upload_progress_moves_as_the_file_goes_up(browser, base_url, rest):
+    context, page, errors, bob, conversation_id = await open_direct(browser, base_url, rest)
+    # A slow uplink (DevTools' network emulation), so that the upload takes a few seconds.
+    cdp = await context.new_cdp_session(page)
+    await cdp.send("Network.enable")
+    await cdp.send("Network.emulateNetworkConditions", {"offline": False, "latency": 0, "downloadThroughput": -1, "uploadThroughput": 400_000})
+
+    await page.get_by_test_id("file-input").set_input_files({"name": "report.bin", "mimeType": "application/octet-stream", "buffer": bytes(range(256)) * 6000})
+    await page.get_by_test_id("send-button").click()
+    upload = page.locator("[data-testid=message][data-pending=uploading]")
+    # Part of the way: the bar and the words say how far, and both move on.
+    await page.wait_for_function("() => { const bar = document.querySelector('[data-testid=upload-progress]'); return bar && bar.value >= 10 && bar.value <= 80; }")
+    await expect(upload.get_by_test_id("pending-state")).to_have_text(re.compile(r"^Uploading ([1-9]\d)%$"))
+    early = await upload.get_by_test_id("upload-progress").evaluate("bar => bar.value")
+    await page.wait_for_function("(early) => { const bar = document.querySelector('[data-testid=upload-progress]'); return !bar || bar.value > early; }", arg=early)
+    await cdp.send("Network.emulateNetworkConditions", {"offline": False, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1})
+    await expect(page.locator("[data-testid=message][data-pending]")).to_have_count(0)
+    sent = await history(bob, conversation_id)
+    assert [m["msg_type"] for m in sent] == [1, 3], sent
+    assert errors == [], errors
+    await context.close()
+
+
+async def test_each_conversation_keeps_its_own_unsent_text(browser, base_url, rest):
+    context, page, errors, bob, conversation_id = await open_direct(browser, base_url, rest)
+    alice_id = await page.evaluate("window.hubbub.store.me.id")
+    await bob.ok("POST", "/api/conversations", json={"type": "group", "name": "Plans", "member_ids": [alice_id]})
+    box = page.get_by_test_id("message-input")
+
+    await box.fill("for bob, not finished")
+    await conversation(page, "Plans").click()
+    await expect(page.get_by_test_id("chat-title")).to_have_text("Plans")
+    await expect(box).to_have_value("")
+    await box.fill("for the plans group")
+    await conversation(page, "bob").click()
+    await expect(box).to_have_value("for bob, not finished")
+    # A message arriving meanwhile leaves the text alone.
+    await bob.ok("POST", f"/api/conversations/{conversation_id}/messages", json={"content": "still there?"})
+    await expect(page.get_by_test_id("message-body").filter(has_text="still there?")).to_be_visible()
+    await expect(box).to_have_value("for bob, not finished")
+    await conversation(page, "Plans").click()
+    await expect(box).to_have_value("for the plans group")
+    # Nothing was sent anywhere.
+    assert [m["content"] for m in await history(bob, conversation_id)] == ["hi", "still there?"]
+    assert errors == [], errors
+    await context.close()
+
+
+async def test_messages_written_offline_outlive_closing_the_tab(browser, base_url, rest):
+    context, page, errors, bob, conversation_id = await open_direct(browser, base_url, rest)
+    await context.set_offline(True)
+    await page.evaluate("window.hubbub.socket.drop()")
+    box = page.get_by_test_id("message-input")
+    for text in ("written on the train", "and another"):
+        await box.fill(text)
+        await box.press("Enter")
+    await expect(page.locator("[data-testid=message][data-pending]")).to_have_count(2)
+    await box.fill("not finished yet")
+    await page.wait_for_timeout(400)  # drafts are written a moment after the last keystroke
+    # The tab is closed while offline; later, online, the app is opened again.
+    await page.close()
+    await context.set_offline(False)
+    page = await context.new_page()
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    await page.goto(base_url)
+    await wait_connected(page)
+    await conversation(page, "bob").click()
+    await expect(page.locator("[data-testid=message][data-pending]")).to_have_count(0)
+    assert [m["content"] for m in await history(bob, conversation_id)] == ["hi", "written on the train", "and another"]
+    await expect(page.get_by_test_id("message-input")).to_have_value("not finished yet")
     assert errors == [], errors
     await context.close()

@@ -3,21 +3,15 @@ direct conversation is made by the first message, whoever writes it."""
 
 from __future__ import annotations
 
-from tests.browser_kit import (  # the fixtures among these are found by pytest here
-    PASSWORD,
+from tests.browser_kit import (
     PHONE,
-    base_url,
-    browser,
+    accounts,
     conversation,
     expect,
-    login,
     message,
-    open_page,
     pytestmark,
-    rest,
     send,
-    server,
-    wait_connected,
+    signed_in,
 )
 
 
@@ -29,15 +23,9 @@ async def open_person(page, username: str) -> None:
 
 
 async def test_the_first_message_makes_the_direct_chat(browser, base_url, rest):
-    alice = await rest.make("alice", PASSWORD)
-    bob = await rest.make("bob", PASSWORD)
-    carol = await rest.make("carol", PASSWORD)
-    alice_ctx, page, alice_errors = await open_page(browser, base_url, viewport=PHONE)
-    bob_ctx, bob_page, bob_errors = await open_page(browser, base_url)
-    await login(page, "alice")
-    await login(bob_page, "bob")
-    await wait_connected(page)
-    await wait_connected(bob_page)
+    alice, bob, carol = await accounts(rest, "alice", "bob", "carol")
+    alice_ctx, page, alice_errors = await signed_in(browser, base_url, "alice", viewport=PHONE)
+    bob_ctx, bob_page, bob_errors = await signed_in(browser, base_url, "bob")
 
     # Looking at Bob opens an empty chat, and nobody's list changes.
     await open_person(page, "bob")

@@ -8,18 +8,11 @@ import dataclasses
 
 import pytest
 
-from tests.browser_kit import (  # the fixtures among these are found by pytest here
-    PASSWORD,
-    base_url,
-    browser,
+from tests.browser_kit import (
     conversation,
     expect,
-    login,
-    message,
-    open_page,
+    open_direct,
     pytestmark,
-    rest,
-    server,
     wait_connected,
 )
 
@@ -34,14 +27,7 @@ def settings(settings):
 
 
 async def test_a_refused_text_goes_back_to_the_composer(browser, base_url, rest):
-    alice = await rest.make("alice", PASSWORD)
-    bob = await rest.make("bob", PASSWORD)
-    direct = await bob.ok("POST", "/api/messages", json={"receiver_id": alice.id, "content": "hi"})
-    context, page, errors = await open_page(browser, base_url)
-    await login(page, "alice")
-    await wait_connected(page)
-    await conversation(page, "bob").click()
-    await expect(message(page, "hi")).to_be_visible()
+    context, page, errors, bob, conversation_id = await open_direct(browser, base_url, rest)
 
     box = page.get_by_test_id("message-input")
     await box.fill(TOO_LONG)
@@ -61,6 +47,6 @@ async def test_a_refused_text_goes_back_to_the_composer(browser, base_url, rest)
     await failed.get_by_test_id("edit-failed").click()
     await expect(box).to_have_value(f"short one\n{TOO_LONG}")
     await expect(failed).to_have_count(0)
-    assert [m["content"] for m in await bob.ok("GET", f"/api/conversations/{direct['conversation_id']}/messages")] == ["hi"]
+    assert [m["content"] for m in await bob.ok("GET", f"/api/conversations/{conversation_id}/messages")] == ["hi"]
     assert errors == [], errors
     await context.close()

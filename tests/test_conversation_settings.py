@@ -28,7 +28,7 @@ async def test_a_muted_conversation_is_still_delivered_and_the_other_devices_hea
 
     reply = await bob_phone.request("conversation_settings", {"conversation_id": gid, "muted": True})
     assert reply["code"] == 200 and reply["data"]["muted"] is True and reply["data"]["id"] == gid
-    assert await take(bob_laptop, "conversation.updated") == [reply["data"]]
+    assert await take(bob_laptop, "conversation.updated") == [{**reply["data"], "by": bob.id}]
     assert await take(bob_phone, "conversation.updated") == []
     assert await take(alice_socket, "conversation.updated") == []
     assert (await bob.ok("GET", f"/api/conversations/{gid}"))["muted"] is True
@@ -46,7 +46,7 @@ async def test_a_muted_conversation_is_still_delivered_and_the_other_devices_hea
     unmuted = await bob.ok("PATCH", settings_path(gid), json={"muted": False})
     assert unmuted["muted"] is False and unmuted["unread_count"] == 1
     for socket in (bob_phone, bob_laptop):
-        assert await take(socket, "conversation.updated") == [unmuted]
+        assert await take(socket, "conversation.updated") == [{**unmuted, "by": bob.id}]
 
 
 async def test_a_rename_tells_each_member_its_own_settings(users):

@@ -163,7 +163,7 @@ async def test_recall_pushes_its_change_seq(users):
     sent = await alice.ok("POST", f"/api/conversations/{group['id']}/messages", json={"content": "x"})
     recalled = await alice.ok("POST", f"/api/messages/{sent['id']}/recall")
     assert recalled["change_seq"] == 1
-    assert await take(bob_socket, "message.recalled") == [{"conversation_id": group["id"], "message_id": sent["id"], "seq": 1, "change_seq": 1}]
+    assert await take(bob_socket, "message.recalled") == [{"conversation_id": group["id"], "message_id": sent["id"], "seq": 1, "change_seq": 1, "recalled_by": None}]
 
 
 async def test_edits_of_a_direct_message(users):

@@ -53,7 +53,7 @@ async def test_unknown_path_is_404_even_without_a_token(client, path):
     [
         ("GET", "/api/auth/register", "POST"),
         ("PUT", "/api/auth/login", "POST"),
-        ("DELETE", "/api/users/me", "GET"),
+        ("PUT", "/api/users/me", "GET"),  # DELETE is the account deletion (issue #18)
         ("POST", "/healthz", "GET"),
     ],
 )

@@ -85,6 +85,37 @@ async def test_who_may_download(users):
     assert (await alice.client.get(file["url"], headers=alice.auth)).status == 200
 
 
+async def test_an_avatar_is_readable_by_everyone_signed_in(users):
+    """A picture set as its uploader's avatar is served to any signed-in user, as long as it
+    is the avatar; only one's own image can be made an avatar (422 otherwise)."""
+    alice, bob = await users.make("alice"), await users.make("bob")
+    picture = (await upload(alice, PNG))[1]["data"]
+    page = (await upload(alice, HTML, filename="page.html"))[1]["data"]
+    bobs = (await upload(bob, PNG))[1]["data"]
+    assert (await bob.call("GET", picture["url"]))[0] == 404
+    for avatar in (bobs["url"], page["url"], "/api/files/999999999", "/api/files/0" + str(picture["id"]), "/api/files/99999999999999999999999", "/api/files/x"):
+        status, body = await alice.call("PATCH", "/api/users/me", json={"avatar": avatar})
+        assert status == 422 and "avatar" in body["data"]["errors"], (avatar, body)
+    assert (await alice.ok("GET", "/api/users/me"))["avatar"] is None
+
+    assert (await alice.ok("PATCH", "/api/users/me", json={"avatar": picture["url"]}))["avatar"] == picture["url"]
+    assert (await bob.ok("GET", f"/api/users/{alice.id}"))["avatar"] == picture["url"]
+    response = await bob.client.get(picture["url"], headers=bob.auth)
+    assert response.status == 200 and await response.read() == PNG
+    # Nobody signed out; the uploader's other files stay private.
+    assert (await bob.client.get(picture["url"])).status == 401
+    assert (await bob.call("GET", page["url"]))[0] == 404
+    # Bob naming alice's picture as his own avatar makes nothing readable.
+    status, _ = await bob.call("PATCH", "/api/users/me", json={"avatar": picture["url"]})
+    assert status == 422
+    # Another avatar, or none: the picture is private again.
+    await alice.ok("PATCH", "/api/users/me", json={"avatar": "https://example.com/a.png"})
+    assert (await bob.call("GET", picture["url"]))[0] == 404
+    await alice.ok("PATCH", "/api/users/me", json={"avatar": picture["url"]})
+    await alice.ok("PATCH", "/api/users/me", json={"avatar": None})
+    assert (await bob.call("GET", picture["url"]))[0] == 404
+
+
 async def test_file_messages_are_checked(users):
     alice, bob = await users.make("alice"), await users.make("bob")
     bobs_file = (await upload(bob, PNG))[1]["data"]

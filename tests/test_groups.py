@@ -81,7 +81,7 @@ async def test_create_group_owner_members_and_created_event(users):
 
     members = await erin.ok("GET", f"/api/conversations/{group['id']}/members")
     assert {m["id"]: m["online"] for m in members} == online_by_id
-    assert set(members[0]) == {"id", "username", "nickname", "avatar", "online"}
+    assert set(members[0]) == {"id", "username", "nickname", "avatar", "online", "role"}
 
     # The owner is a member with the owner's rights; the group is in every member's list.
     for user in (alice, bob, carol, erin):
@@ -184,7 +184,7 @@ async def test_delete_owner_only_and_deleted_event(users):
     status, body = await alice.call("DELETE", f"/api/conversations/{gid}")
     assert (status, body["data"]) == (200, None), body
     for socket in (a1, a2, b1, b2, c):
-        assert await take_one(socket, "conversation.deleted") == {"conversation_id": gid}
+        assert await take_one(socket, "conversation.deleted") == {"conversation_id": gid, "by": alice.id}
     await nothing(d, "conversation.deleted")
 
     for user in (alice, bob, carol):
@@ -315,14 +315,14 @@ async def test_remove_and_leave_rules_and_events(users):
     status, body = await bob.call("DELETE", f"/api/conversations/{gid}/members/{bob.id}")
     assert (status, body["data"]) == (200, None), body
     for socket in (a1, a2, b1, b2, c1, c2, e):
-        assert await take_one(socket, "member.removed") == {"conversation_id": gid, "user_id": bob.id}
+        assert await take_one(socket, "member.removed") == {"conversation_id": gid, "user_id": bob.id, "by": bob.id}
     await nothing(d, "member.removed")
 
     # The owner removes carol: the remaining members and carol hear it, bob (gone) does not.
     status, body = await alice.call("DELETE", f"/api/conversations/{gid}/members/{carol.id}")
     assert status == 200, body
     for socket in (a1, a2, c1, c2, e):
-        assert await take_one(socket, "member.removed") == {"conversation_id": gid, "user_id": carol.id}
+        assert await take_one(socket, "member.removed") == {"conversation_id": gid, "user_id": carol.id, "by": alice.id}
     for socket in (b1, b2, d):
         await nothing(socket, "member.removed")
 

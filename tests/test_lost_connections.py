@@ -1,7 +1,7 @@
 """Pooled MySQL connections that the database closed while they sat idle (wait_timeout, KILL, a
 restart) never reach a request: every REST call and socket frame after the idle spell succeeds
-and /readyz says ok. A database that is really gone gives quick 503s, and once it is back the
-server carries on. Each scenario runs on asyncio's own loop and on uvloop, which `hubbub serve`
+and /readyz says ok. A database that is really gone gives quick 503s, one that stops answering
+(black-holed) 503s within database_timeout_seconds, and once it is back the server carries on. Each scenario runs on asyncio's own loop and on uvloop, which `hubbub serve`
 runs on: uvloop raises RuntimeError on a closed transport where asyncio's loop lets the driver
 report a lost connection."""
 
@@ -44,6 +44,7 @@ WAIT_TIMEOUT_SECONDS = 2
 # them, so every dead one is handed out at least once.
 ROUNDS = 3
 ANSWER_WITHIN_SECONDS = 5
+BLACK_HOLE_TIMEOUT = 0.5  # database_timeout_seconds while the relay black-holes the database
 
 Scenario = Callable[[], Coroutine[Any, Any, None]]
 
@@ -89,8 +90,8 @@ async def fresh_database() -> AsyncIterator[str]:
 
 
 @contextlib.asynccontextmanager
-async def chat_server(tmp_path: Path, database_url: str) -> AsyncIterator[TestClient]:
-    app = create_app(load_settings("testing", database_url=database_url, upload_dir=str(tmp_path / "uploads")))
+async def chat_server(tmp_path: Path, database_url: str, **settings: Any) -> AsyncIterator[TestClient]:
+    app = create_app(load_settings("testing", database_url=database_url, upload_dir=str(tmp_path / "uploads"), **settings))
     async with TestClient(TestServer(app)) as client:
         yield client
 
@@ -217,11 +218,36 @@ def test_killed_connections_are_replaced(run, tmp_path, quiet):
     run(scenario)
 
 
+def test_a_batch_connection_killed_right_after_its_batch_is_not_used_again(run, tmp_path, quiet):
+    """The message writer keeps its connection from one batch to the next while they follow
+    closely (handlers.services.message_writer); one the database killed in between is dropped,
+    not used for the next batch."""
+
+    async def scenario() -> None:
+        async with fresh_database() as url, chat_server(tmp_path, url) as client:
+            chat = await Chat.start(client)
+            async with watcher(client) as conn:
+                for round_ in range(3):
+                    send = {"conversation_id": chat.conversation_id, "content": f"before kill {round_}"}
+                    assert (await chat.socket.request("send_message", send))["code"] == 201
+                    for session_id in await app_sessions(conn):
+                        await conn.execute(text(f"KILL CONNECTION {int(session_id)}"))
+                    await asyncio.sleep(0.05)  # the FIN reaches the app's loop; well inside the keep window
+                    send = {"conversation_id": chat.conversation_id, "content": f"after kill {round_}"}
+                    reply = await chat._within(chat.socket.request("send_message", send))
+                    assert reply["code"] == 201, reply
+            quiet()
+
+    run(scenario)
+
+
 class Relay:
     """A TCP relay in front of the test database, as a proxy would be: it can drop every
     connection it carries (with a FIN, or a reset as a NAT or proxy that forgot them sends),
     and stop and start again on the same port, which to the app is a database going away
-    (closing every connection, refusing new ones) and coming back."""
+    (closing every connection, refusing new ones) and coming back. Black-holed, it forwards
+    nothing either way and closes nothing, new connections included, until it is restored:
+    to the app, a database that stopped answering."""
 
     def __init__(self, upstream_port: int) -> None:
         self.upstream_port = upstream_port
@@ -229,6 +255,14 @@ class Relay:
         self._server: asyncio.Server | None = None
         self._pipes: set[asyncio.Task] = set()
         self._app_sides: set[asyncio.StreamWriter] = set()
+        self._flowing = asyncio.Event()
+        self._flowing.set()
+
+    def black_hole(self) -> None:
+        self._flowing.clear()
+
+    def restore(self) -> None:
+        self._flowing.set()
 
     async def start(self) -> None:
         self._server = await asyncio.start_server(self._relay, "127.0.0.1", self.port, reuse_address=True)
@@ -259,10 +293,10 @@ class Relay:
         self._pipes -= pipes
         self._app_sides.discard(writer)
 
-    @staticmethod
-    async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             while data := await reader.read(65536):
+                await self._flowing.wait()
                 writer.write(data)
                 await writer.drain()
         except (ConnectionError, asyncio.CancelledError):
@@ -306,6 +340,27 @@ def test_a_stopped_database_gives_quick_503s_and_a_restarted_one_is_used_again(r
             await chat.everything_is_unavailable()
             assert time.monotonic() - started < ANSWER_WITHIN_SECONDS
             await relay.start()
+            await chat.everything_succeeds()
+
+    run(scenario)
+
+
+def test_a_black_holed_database_gives_503s_within_the_timeout_and_is_used_again(run, tmp_path):
+    """A database that stops answering without closing anything (the relay forwards nothing):
+    every REST call, socket frame and /readyz gets 503 within database_timeout_seconds or two,
+    not a hang (aiomysql has no read timeout of its own), the socket stays open, and once the
+    database answers again everything works."""
+
+    async def scenario() -> None:
+        async with relayed_database() as (url, relay), chat_server(tmp_path, url, database_timeout_seconds=BLACK_HOLE_TIMEOUT) as client:
+            chat = await Chat.start(client)
+            relay.black_hole()
+            started = time.monotonic()
+            await chat.everything_is_unavailable()
+            # Seven calls, one after the other, each waiting for the database once or twice.
+            assert time.monotonic() - started < 7 * 2 * BLACK_HOLE_TIMEOUT + 1
+            assert not chat.socket.ws.closed
+            relay.restore()
             await chat.everything_succeeds()
 
     run(scenario)

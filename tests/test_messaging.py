@@ -212,7 +212,7 @@ async def test_recall_rules(users, engine):
     assert recalled["data"]["status"] == 3 and recalled["data"]["content"] == "" and recalled["data"]["seq"] == sent["seq"]
     for socket in (a, b):
         event = await socket.event("message.recalled")
-        assert event["data"] == {"conversation_id": sent["conversation_id"], "message_id": sent["id"], "seq": sent["seq"], "change_seq": 1}
+        assert event["data"] == {"conversation_id": sent["conversation_id"], "message_id": sent["id"], "seq": sent["seq"], "change_seq": 1, "recalled_by": None}
     history = await bob.ok("GET", f"/api/conversations/{sent['conversation_id']}/messages")
     assert history[0]["content"] == "" and history[0]["status"] == 3
     twice = await a.request("recall", {"message_id": sent["id"]})

@@ -11,9 +11,11 @@ import json
 import re
 import signal
 import subprocess
+import time
 from pathlib import Path
 
 import aiohttp
+import pyotp
 import pytest
 from marshmallow import Schema, fields
 from prometheus_client.parser import text_string_to_metric_families
@@ -21,7 +23,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from handlers.base import Context, Handler
 from handlers.registry import registry_from_settings
 from server.app import create_app
-from tests.chat import UserFactory, online
+from tests.chat import PASSWORD, UserFactory, online
 from tests.cluster import NATS_SERVER, NatsServer, free_port, hubbub_command, node_env
 
 Figures = dict[tuple[str, frozenset], float]
@@ -101,6 +103,24 @@ async def test_a_chat_moves_every_figure_it_touches(client, users):
     await sender.ws.receive(timeout=5)
     assert value(await scrape(client), "hubbub_socket_closes_total", code="1008") == closes + 1
     await until_gauge(client, "hubbub_sockets_open", 1)
+
+
+async def test_each_step_of_a_two_factor_login_is_counted(client, users):
+    alice = await users.make("alice")
+    secret = (await alice.ok("POST", "/api/auth/2fa/enrol", json={"password": PASSWORD}))["secret"]
+    await alice.ok("POST", "/api/auth/2fa/confirm", json={"code": pyotp.TOTP(secret).now()})
+    before = await scrape(client)
+    response = await client.post("/api/auth/login", json={"username": "alice", "password": PASSWORD})
+    assert response.status == 401
+    challenge = (await response.json())["data"]["challenge"]
+    code = pyotp.TOTP(secret).at(time.time() + 30)  # the current step's code was spent by the confirmation
+    wrong = "000000" if code != "000000" else "111111"
+    for attempt, status in ((wrong, 401), (code, 200)):
+        response = await client.post("/api/auth/login/2fa", json={"challenge": challenge, "code": attempt})
+        assert response.status == status, await response.text()
+    after = await scrape(client)
+    for result in ("two_factor", "failed", "ok"):
+        assert value(after, "hubbub_logins_total", result=result) - value(before, "hubbub_logins_total", result=result) == 1, result
 
 
 class FlakySchema(Schema):

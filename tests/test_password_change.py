@@ -1,8 +1,8 @@
-"""POST /api/auth/password over real HTTP and real sockets on loopback, against a fresh MariaDB
-database per test (PROTOCOL §3 auth, §4 close codes, §5 login attempts): the current password
-is checked and throttled as login is, the new one obeys the registration rules, and every
-other token of the user is revoked and its sockets closed (1008), on every process, while the
-calling token and its sockets keep working."""
+"""POST /api/auth/password over real HTTP and real sockets on loopback, against a fresh database
+per test on MariaDB and on SQLite (PROTOCOL §3 auth, §4 close codes, §5 login attempts): the
+current password is checked and throttled as login is, the new one obeys the registration
+rules, and every other token of the user is revoked and its sockets closed (1008), on every
+process, while the calling token and its sockets keep working."""
 
 from __future__ import annotations
 
@@ -19,14 +19,15 @@ from handlers.errors import Unauthorized
 from handlers.services.login_throttle import WINDOW_SECONDS
 from handlers.services.tokens import decode_token
 from server.app import create_app
-from server.keys import SERVICES
+from server.keys import SERVICES, SETTINGS
 from storage import tokens as token_store
+from storage.tables import auth_sessions
 from storage.tables import users as users_table
 from tests.chat import PASSWORD, Socket, UserFactory
-from tests.cluster import NATS_SERVER, NatsServer, until_buses_connected
+from tests.cluster import NATS_SERVER, two_servers_on_a_bus
 from tests.test_ws_lifecycle import receive_close
 
-pytestmark = pytest.mark.mysql
+pytestmark = pytest.mark.usefixtures("backend")
 
 NEW_PASSWORD = "a brand new secret"
 
@@ -108,14 +109,20 @@ async def test_the_sweeper_leaves_the_callers_sockets_open(aiohttp_client, setti
 
 
 async def test_the_new_password_and_the_revocation_are_stored_together(client, engine, alice):
+    _, other = await login(client)
     async with engine.connect() as conn:
         before = (await conn.execute(select(users_table).where(users_table.c.id == alice.id))).one()
     assert (await change(client, alice.token))[0] == 200
     async with engine.connect() as conn:
         after = (await conn.execute(select(users_table).where(users_table.c.id == alice.id))).one()
+        sessions = {row.id: row.revoked_at for row in await conn.execute(select(auth_sessions))}
     assert after.password_hash != before.password_hash and after.password_hash.startswith("$2b$")
+    # Tokens without a session (issued before sessions existed) are revoked by the generation;
+    # the other session by its row, the caller's kept.
     assert after.token_generation == before.token_generation + 1
-    assert after.kept_token_jti is not None
+    assert after.kept_token_jti is None
+    assert sessions[other["data"]["session_id"]] is not None
+    assert sessions[decode_token(alice.token, client.server.app[SETTINGS].jwt_secret).session_id] is None
 
 
 async def test_a_second_change_from_another_device_revokes_the_first_caller(client, alice):
@@ -239,14 +246,7 @@ async def test_a_successful_change_is_not_counted(throttled):
 
 @pytest.mark.skipif(not Path(NATS_SERVER).exists(), reason="nats-server is not installed (tests/run.sh installs it)")
 async def test_with_a_bus_the_other_tokens_sockets_close_on_every_process(aiohttp_client, settings, engine, monkeypatch, tmp_path):
-    nats = NatsServer(tmp_path / "nats.log")
-    await nats.start()
-    try:
-        # No sweep during the test: a close on the other process can only have come over the bus.
-        monkeypatch.setattr(server.app, "TOKEN_SWEEP_SECONDS", 3600)
-        first = await aiohttp_client(create_app(settings.replace(bus_url=nats.url)))
-        second = await aiohttp_client(create_app(settings.replace(bus_url=nats.url)))
-        await until_buses_connected([first.server.app, second.server.app])
+    async with two_servers_on_a_bus(aiohttp_client, settings, monkeypatch, tmp_path / "nats.log") as (first, second):
         alice = await UserFactory(first).make("alice")
         _, other = await login(first)
         theirs = await connect(second, other["data"]["token"])
@@ -263,8 +263,6 @@ async def test_with_a_bus_the_other_tokens_sockets_close_on_every_process(aiohtt
         assert await me(second, alice.token) == 200
         for socket in (mine_here, mine_there):
             await socket.close()
-    finally:
-        nats.stop()
 
 
 async def test_openapi_lists_the_route(client):

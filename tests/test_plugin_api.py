@@ -29,23 +29,56 @@ API_1_0 = {
     "require_api",
 }
 
+# 1.1: lifecycle events (issue 17 part 3), REST routes (part 4), the transaction type.
+API_1_1 = API_1_0 | {
+    "CONVERSATION_CREATED",
+    "CONVERSATION_DELETED",
+    "CONVERSATION_UPDATED",
+    "Connection",
+    "LIFECYCLE_EVENTS",
+    "LifecycleContext",
+    "MEMBER_ADDED",
+    "MEMBER_REMOVED",
+    "MESSAGE_EDITED",
+    "MESSAGE_RECALLED",
+    "MESSAGE_STORED",
+    "PluginRequest",
+    "PluginRoutes",
+    "RequestContext",
+    "Subscriber",
+    "USER_CONNECTED",
+    "USER_DISCONNECTED",
+}
+# 1.2: lifecycle events for a member's role and the group's owner.
+API_1_2 = API_1_1 | {
+    "CONVERSATION_OWNER_CHANGED",
+    "MEMBER_ROLE_CHANGED",
+}
+# 1.3: lifecycle events for a user's profile and the deletion of their account.
+API_1_3 = API_1_2 | {
+    "USER_DELETED",
+    "USER_UPDATED",
+}
+CURRENT = API_1_3
+
 
 def test_every_name_of_the_api_is_still_there_and_importable():
-    assert API_1_0 <= set(api.__all__), f"removed from the plugin API: {sorted(API_1_0 - set(api.__all__))}"
+    assert CURRENT <= set(api.__all__), f"removed from the plugin API: {sorted(CURRENT - set(api.__all__))}"
     for name in api.__all__:
         assert getattr(api, name) is not None, name
 
 
 def test_a_name_added_to_the_api_is_listed_here_too():
-    assert set(api.__all__) <= API_1_0, f"new in the plugin API, list it above (a minor version): {sorted(set(api.__all__) - API_1_0)}"
+    assert set(api.__all__) <= CURRENT, f"new in the plugin API, list it above (a minor version): {sorted(set(api.__all__) - CURRENT)}"
+    assert api.API_VERSION == "1.3"
 
 
-@pytest.mark.parametrize("version", ["1", "1.0"])
+@pytest.mark.parametrize("version", ["1", "1.0", "1.1", "1.2", "1.3"])
 def test_a_plugin_written_for_this_version_loads(version):
     api.require_api(version)
 
 
-@pytest.mark.parametrize("version", ["1.1", "2.0", "0.9"])
+@pytest.mark.parametrize("version", ["1.4", "2.0", "0.9"])
 def test_a_plugin_written_for_a_newer_minor_or_another_major_is_refused(version):
     with pytest.raises(ImportError, match=f"needs Hubbub plugin API {version}"):
         api.require_api(version)

@@ -14,7 +14,22 @@ from handlers.ping import PingHandler
 from handlers.registry import ENTRY_POINT_GROUP, HandlerRegistry, RegistryError, load_entry_points, registry_from_settings
 from server.app import create_app
 
-BUILT_INS = {"add_reaction", "conversation_settings", "edit_message", "history", "mark_read", "ping", "recall", "remove_reaction", "send_message", "typing"}
+BUILT_INS = {
+    "add_reaction",
+    "conversation_settings",
+    "edit_message",
+    "forward_message",
+    "history",
+    "mark_read",
+    "message_readers",
+    "ping",
+    "recall",
+    "remove_reaction",
+    "send_message",
+    "set_member_role",
+    "transfer_owner",
+    "typing",
+}
 
 
 class PluginPing(Handler):

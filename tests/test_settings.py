@@ -25,11 +25,16 @@ CONTRACT_DEFAULTS = {
     "message_max_reactions": 20,
     "history_max_limit": 100,
     "upload_max_bytes": 20 * 1024 * 1024,
-    "jwt_ttl_seconds": 86400,
+    "jwt_ttl_seconds": 900,
+    "refresh_ttl_seconds": 30 * 24 * 3600,
+    "session_seen_every_seconds": 300,
+    "deleted_username_hold_days": 180,
+    "deleted_user_content": "keep",
     "bcrypt_rounds": 12,
     "group_max_members": 500,
     "login_attempts_per_minute": 10,
     "allowed_origins": (),  # empty: the server's own origin
+    "database_timeout_seconds": 5,
 }
 
 
@@ -165,6 +170,7 @@ def test_production_starts_with_mysql_and_a_real_secret(monkeypatch) -> None:
         ("HUBBUB_HISTORY_MAX_LIMIT", "-1", "history_max_limit"),
         ("HUBBUB_LOGIN_ATTEMPTS_PER_MINUTE", "0", "login_attempts_per_minute"),
         ("HUBBUB_WS_RATE_PER_SECOND", "fast", "ws_rate_per_second"),
+        ("HUBBUB_DATABASE_TIMEOUT_SECONDS", "0", "database_timeout_seconds"),
         ("HUBBUB_ALLOWED_ORIGINS", "*", "allowed_origins"),
     ],
 )

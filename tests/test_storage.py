@@ -6,6 +6,7 @@ import pytest
 from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError, OperationalError
 
+from storage import blocks as block_store
 from storage import conversations as conversation_store
 from storage import message_batch
 from storage import messages as message_store
@@ -157,9 +158,16 @@ async def test_group_membership_and_partners(engine, two_users):
         carol = (await user_store.insert_user(conn, username="carol", email="c@example.com", password_hash="x", nickname=None)).id
         group = await conversation_store.create_group(conn, owner_id=alice, name="trio", member_ids=[bob, carol])
         assert await conversation_store.member_ids(conn, group.id) == sorted([alice, bob, carol])
-        assert sorted(await conversation_store.partners_of(conn, carol)) == sorted([alice, bob])
+        await conversation_store.get_or_create_direct(conn, alice, bob)
+        partners = await conversation_store.presence_audiences(conn, [alice, carol])
+        # alice shares the group and a direct conversation with bob: named once.
+        assert {user: sorted(them) for user, them in partners.items()} == {alice: sorted([bob, carol]), carol: sorted([alice, bob])}
+        # Whom carol blocked does not hear of her; bob still hears of alice, whom he blocked not.
+        await block_store.block(conn, carol, bob)
+        partners = await conversation_store.presence_audiences(conn, [alice, carol])
+        assert {user: sorted(them) for user, them in partners.items()} == {alice: sorted([bob, carol]), carol: [alice]}
         assert await conversation_store.remove_member(conn, group.id, carol)
-        assert await conversation_store.partners_of(conn, carol) == []
+        assert await conversation_store.presence_audiences(conn, [carol]) == {}
         assert await conversation_store.get_membership(conn, group.id, carol) is None
         await conversation_store.delete_conversation(conn, group.id)
         assert await conversation_store.get_conversation(conn, group.id) is None
@@ -207,13 +215,34 @@ async def test_append_batch_refuses_non_members_before_writing(engine, two_users
     async with engine.begin() as conn:
         carol = (await user_store.insert_user(conn, username="carol", email="c@example.com", password_hash="x", nickname=None)).id
     group = await make_group(engine, alice, [bob])
-    with pytest.raises(message_batch.NotMembers) as refused:
+    with pytest.raises(message_batch.Refused) as refused:
         async with engine.connect() as conn:
             await message_batch.append_batch(conn, [NewMessage(group.id, alice, None, "ok", 1, None), NewMessage(group.id, carol, None, "no", 1, None)])
-    assert refused.value.pairs == {(group.id, carol)}
+    assert (refused.value.strangers, refused.value.blocked) == ({(group.id, carol)}, set())
     async with engine.connect() as conn:
         assert (await conversation_store.get_conversation(conn, group.id)).last_seq == 0
         assert (await conn.execute(select(messages.c.id))).first() is None
+
+
+async def test_append_batch_refuses_a_sender_blocked_by_the_direct_peer_before_writing(engine, two_users):
+    """Read under the conversation's lock like membership: the blocked sender's message is
+    refused, nothing of the batch is written; the blocker may still write, and a group is not
+    affected by a block."""
+    alice, bob = two_users
+    async with engine.begin() as conn:
+        direct, _ = await conversation_store.get_or_create_direct(conn, alice, bob)
+        await block_store.block(conn, bob, alice)
+    group = await make_group(engine, alice, [bob])
+    batch = [NewMessage(group.id, alice, None, "group", 1, None), NewMessage(direct.id, bob, None, "from the blocker", 1, None)]
+    with pytest.raises(message_batch.Refused) as refused:
+        async with engine.connect() as conn:
+            await message_batch.append_batch(conn, [*batch, NewMessage(direct.id, alice, None, "blocked", 1, None)])
+    assert (refused.value.strangers, refused.value.blocked) == (set(), {(direct.id, alice)})
+    async with engine.connect() as conn:
+        assert (await conn.execute(select(messages.c.id))).first() is None
+    async with engine.connect() as conn:
+        written = await message_batch.append_batch(conn, batch)
+    assert [a.row["content"] for a in written.appended] == ["group", "from the blocker"]
 
 
 async def test_batches_and_single_appends_interleave_without_gaps(engine, two_users):
@@ -293,10 +322,82 @@ async def test_append_batch_refuses_a_conversation_that_is_gone(engine, two_user
     group = await make_group(engine, alice, [bob])
     async with engine.begin() as conn:
         await conversation_store.delete_conversation(conn, group.id)
-    with pytest.raises(message_batch.NotMembers) as refused:
+    with pytest.raises(message_batch.Refused) as refused:
         async with engine.connect() as conn:
             await message_batch.append_batch(conn, [NewMessage(group.id, alice, None, "anyone?", 1, None)])
-    assert refused.value.pairs == {(group.id, alice)}
+    assert (refused.value.strangers, refused.value.blocked) == ({(group.id, alice)}, set())
+
+
+async def test_batches_of_one_message_store_what_a_batch_of_them_would(engine, two_users):
+    """On MySQL a batch of one message has a procedure of its own (storage.procedures.APPEND_ONE):
+    one message at a time, the reply past the peer's messages, the markers, the members, the
+    receiver and the contents come out as test_append_batch_reads_the_peers_messages_a_reply_passes
+    and test_append_batch_stores_content_and_nullable_columns_exactly have them for one batch."""
+    alice, bob = two_users
+    async with engine.begin() as conn:
+        direct, _ = await conversation_store.get_or_create_direct(conn, alice, bob)
+    group = await make_group(engine, alice, [bob])
+    await send(engine, direct.id, bob, "hello?")
+    singles = [
+        NewMessage(direct.id, bob, None, "anyone?", 1, None),
+        NewMessage(direct.id, alice, None, "yes", 1, "cid-yes"),
+        NewMessage(direct.id, alice, None, "here", 1, None),
+        NewMessage(group.id, bob, None, "group", 1, None),
+        NewMessage(direct.id, bob, None, "good", 1, None),
+    ]
+    committed = []
+    for new in singles:
+        async with engine.connect() as conn:
+            committed.append(await message_batch.append_batch(conn, [new]))
+    appended = [c.appended[0] for c in committed]
+    assert [(a.row["conversation_id"], a.row["seq"]) for a in appended] == [(direct.id, 2), (direct.id, 3), (direct.id, 4), (group.id, 1), (direct.id, 5)]
+    assert [a.row["receiver_id"] for a in appended] == [alice, bob, bob, None, alice]
+    assert [a.read_peer_messages for a in appended] == [False, True, False, False, True]
+    assert [a.previous_read_seq for a in appended] == [1, 0, 3, 0, 2]
+    assert [a.conversation.type for a in appended] == [1, 1, 1, 2, 1]
+    assert [{key: sorted(value) for key, value in c.members.items()} for c in committed] == [{}, {}, {}, {group.id: sorted([alice, bob])}, {}]
+    async with engine.connect() as conn:
+        statuses = dict((await conn.execute(select(messages.c.seq, messages.c.status).where(messages.c.conversation_id == direct.id))).all())
+        assert statuses == {1: STATUS_READ, 2: STATUS_READ, 3: STATUS_READ, 4: STATUS_READ, 5: STATUS_UNREAD}
+        assert (await conversation_store.get_membership(conn, direct.id, alice)).last_read_seq == 4
+        assert (await conversation_store.get_membership(conn, direct.id, bob)).last_read_seq == 5
+        assert (await message_store.find_by_client_msg_id(conn, alice, "cid-yes")).id == appended[1].row["id"]
+    nasty = [NewMessage(group.id, alice, None, content, 1, f"nasty-{i}" if i % 2 else None) for i, content in enumerate(NASTY_CONTENTS)]
+    done = []
+    for new in nasty:
+        async with engine.connect() as conn:
+            done.append((await message_batch.append_batch(conn, [new])).appended[0])
+    async with engine.connect() as conn:
+        for new, one in zip(nasty, done):
+            stored = await message_store.get_message(conn, one.row["id"])
+            assert (stored.content, stored.client_msg_id, stored.seq) == (new.content, new.client_msg_id, one.row["seq"])
+
+
+async def test_a_batch_of_one_message_is_refused_as_a_batch_is(engine, two_users):
+    """A stranger, a blocked sender and a conversation that is gone: refused, nothing written,
+    the conversation's seq untouched."""
+    alice, bob = two_users
+    async with engine.begin() as conn:
+        carol = (await user_store.insert_user(conn, username="carol", email="c@example.com", password_hash="x", nickname=None)).id
+        direct, _ = await conversation_store.get_or_create_direct(conn, alice, bob)
+        await block_store.block(conn, bob, alice)
+    group = await make_group(engine, alice, [bob])
+    gone = await make_group(engine, alice, [bob])
+    async with engine.begin() as conn:
+        await conversation_store.delete_conversation(conn, gone.id)
+    for new, strangers, blocked in [
+        (NewMessage(group.id, carol, None, "no", 1, None), {(group.id, carol)}, set()),
+        (NewMessage(direct.id, alice, None, "blocked", 1, None), set(), {(direct.id, alice)}),
+        (NewMessage(gone.id, alice, None, "anyone?", 1, None), {(gone.id, alice)}, set()),
+    ]:
+        with pytest.raises(message_batch.Refused) as refused:
+            async with engine.connect() as conn:
+                await message_batch.append_batch(conn, [new])
+        assert (refused.value.strangers, refused.value.blocked) == (strangers, blocked)
+    async with engine.connect() as conn:
+        assert (await conn.execute(select(messages.c.id))).first() is None
+        assert (await conversation_store.get_conversation(conn, group.id)).last_seq == 0
+        assert (await conversation_store.get_conversation(conn, direct.id)).last_seq == 0
 
 
 async def test_append_batch_raises_a_lost_connection_as_sqlalchemys_error(engine, two_mysql_users):

@@ -189,3 +189,19 @@ async def test_no_password_token_or_message_text_is_logged_even_at_debug(json_se
         for part in token.split("."):
             if len(part) > 16:
                 assert part not in output
+
+
+async def test_answers_their_handler_prepares_carry_the_request_id(users):
+    """The socket's handshake and a file download are sent by their handlers, before the
+    request id middleware sees them."""
+    alice = await users.make("alice")
+    ws = await alice.client.ws_connect("/ws", headers={**alice.auth, "X-Request-ID": "handshake-1"})
+    try:
+        assert ws._response.status == 101 and ws._response.headers["X-Request-ID"] == "handshake-1"
+    finally:
+        await ws.close()
+    form = aiohttp.FormData()
+    form.add_field("file", b"\x00\x01 some bytes", filename="data.bin", content_type="application/octet-stream")
+    file = await alice.ok("POST", "/api/files", data=form)
+    download = await alice.client.get(file["url"], headers={**alice.auth, "X-Request-ID": "download-1"})
+    assert download.status == 200 and download.headers["X-Request-ID"] == "download-1"

@@ -105,7 +105,7 @@ async def test_recall_lowers_the_counts_it_was_part_of_and_never_below_zero(user
     # m1 was read by alice, unread for carol: only carol's count drops.
     reply = await b2.request("recall", {"message_id": m1["id"]})
     assert reply["code"] == 200 and reply["data"]["status"] == 3 and reply["data"]["content"] == "", reply
-    recalled = {"conversation_id": gid, "message_id": m1["id"], "seq": m1["seq"], "change_seq": 1}
+    recalled = {"conversation_id": gid, "message_id": m1["id"], "seq": m1["seq"], "change_seq": 1, "recalled_by": None}
     for socket in (a1, a2, b1, b2, c):  # every member's sockets, the recalling one included
         assert await take(socket, "message.recalled") == [recalled]
     assert await unread(alice, gid) == 1

@@ -261,19 +261,21 @@ async def test_presence_after_a_quick_open_and_close_ends_offline(users, client)
     await share_conversation(bob, alice)
     b = await bob.connect()
     tracker = client.server.app[TRACKER]
-    lookup = tracker.presence_audience
+    lookup = tracker.presence_audiences
     calls = 0
 
-    async def first_lookup_slow(user_id: int) -> list[int]:
+    async def first_lookup_slow(user_ids: list[int]) -> dict[int, list[int]]:
         nonlocal calls
         calls += 1
         if calls == 1:
             await asyncio.sleep(1)
-        return await lookup(user_id)
+        return await lookup(user_ids)
 
-    tracker.presence_audience = first_lookup_slow
+    tracker.presence_audiences = first_lookup_slow
     socket = Socket(await client.ws_connect("/ws", headers=alice.auth))  # on the patched server
     assert (await socket.request("ping"))["code"] == 200
+    while calls < 1:  # the "online" lookup is under way (presence lookups are gathered a few ms)
+        await asyncio.sleep(0.01)
     await socket.close()
     events = []
     while True:
@@ -284,6 +286,40 @@ async def test_presence_after_a_quick_open_and_close_ends_offline(users, client)
     assert calls == 2
     assert events and events[-1]["data"]["online"] is False, events
     assert (await bob.ok("GET", f"/api/users/{alice.id}"))["online"] is False
+
+
+async def test_presence_of_a_burst_of_sockets_is_looked_up_in_spaced_batches(users, client):
+    """A reconnect storm's presence news is queued; the audiences are looked up at most once per
+    PRESENCE_GATHER_SECONDS, each lookup for everyone queued meanwhile, and each user's coming
+    is announced once."""
+    bob = await users.make("bob")
+    others = [await users.make(f"user{i}") for i in range(12)]
+    for other in others:
+        await share_conversation(bob, other)
+    b = await bob.connect()
+    tracker = client.server.app[TRACKER]
+    lookup = tracker.presence_audiences
+    lookups: list[tuple[float, int]] = []
+
+    async def noted(user_ids: list[int]) -> dict[int, list[int]]:
+        lookups.append((time.monotonic(), len(user_ids)))
+        return await lookup(user_ids)
+
+    tracker.presence_audiences = noted
+    sockets = await asyncio.gather(*(client.ws_connect("/ws", headers=other.auth) for other in others))
+    announced = set()
+    while len(announced) < len(others):
+        event = await b.event("presence", TIMEOUT)
+        assert event["data"]["online"] is True
+        announced.add(event["data"]["user_id"])
+    await b.no_event("presence", 0.3)
+    for socket in sockets:
+        await socket.close()
+    assert announced == {other.id for other in others}
+    gaps = [later - earlier for (earlier, _), (later, _) in zip(lookups, lookups[1:])]
+    # uvloop's timers have a millisecond's resolution: a gap may look that much shorter.
+    assert server.tracker.PRESENCE_GATHER_SECONDS >= 0.005
+    assert all(gap >= 0.005 - 0.0015 for gap in gaps), (lookups, gaps)
 
 
 # --- logout and expiry --------------------------------------------------------------------------
@@ -310,11 +346,16 @@ async def test_logout_closes_that_tokens_sockets_1008_only(users, client):
 
 
 async def test_expired_token_socket_is_closed_1008_by_the_sweeper(make_client, monkeypatch, settings):
+    """A token without a session (issued before sessions existed) ends its sockets when it
+    expires; a session's socket lives on past its token's expiry (the client refreshes the
+    token over REST, PROTOCOL §3), until the session ends."""
     monkeypatch.setattr(server.app, "TOKEN_SWEEP_SECONDS", 0.1)
     # exp is whole seconds, so the real lifetime is 3-4 s: time enough to log in and connect.
     client = await make_client(jwt_ttl_seconds=4)
     alice = await UserFactory(client).make("alice")
-    short = await alice.connect()
+    of_session = await alice.connect()
+    short_token, _ = issue_token(alice.id, settings.jwt_secret, 4)
+    short = Socket(await client.ws_connect("/ws", headers={"Authorization": f"Bearer {short_token}"}))
     long_token, _ = issue_token(alice.id, settings.jwt_secret, 3600)
     long = Socket(await client.ws_connect("/ws", headers={"Authorization": f"Bearer {long_token}"}))
     assert (await short.request("ping"))["code"] == 200
@@ -322,6 +363,7 @@ async def test_expired_token_socket_is_closed_1008_by_the_sweeper(make_client, m
     code, _ = await receive_close(short, TIMEOUT)
     assert code == 1008
     assert (await long.request("ping"))["code"] == 200
+    assert (await of_session.request("ping"))["code"] == 200
 
 
 # --- SIGTERM ------------------------------------------------------------------------------------

@@ -11,8 +11,11 @@ from handlers.services.auth import AuthService
 from handlers.services.passwords import hash_password
 from settings import Settings
 from storage import conversations as conversation_store
+from storage import sessions as session_store
 from storage import tokens as token_store
+from storage import two_factor as totp_store
 from storage import users as user_store
+from storage.clock import utc_now
 
 STATUS_ENABLED = 1
 STATUS_DISABLED = 0
@@ -56,6 +59,28 @@ class AccountAdmin:
         async with self._db.begin() as conn:
             user = await _user(conn, username)
             await token_store.revoke_all(conn, user.id)
+            return user
+
+    async def sessions(self, username: str) -> tuple[Row, list[Row]]:
+        """The user and their live sessions, most recently seen first."""
+        async with self._db.connect() as conn:
+            user = await _user(conn, username)
+            return user, await session_store.list_live(conn, user.id, utc_now())
+
+    async def revoke_session(self, username: str, session_id: int) -> Row:
+        """One live session of the user stops working; 404 when it is not one of theirs."""
+        async with self._db.begin() as conn:
+            user = await _user(conn, username)
+            if not await session_store.revoke(conn, session_id, user.id, utc_now()):
+                raise NotFound(f"user {username!r} has no live session {session_id}")
+            return user
+
+    async def reset_two_factor(self, username: str) -> Row:
+        """Two-factor off (a user who lost their authenticator and their recovery codes): the
+        password alone logs in again, and the user may enrol anew."""
+        async with self._db.begin() as conn:
+            user = await _user(conn, username)
+            await totp_store.clear(conn, user.id)
             return user
 
     async def users(self, *, prefix: str | None, after: int | None, limit: int) -> list[Row]:

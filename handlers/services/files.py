@@ -28,7 +28,7 @@ _UNSAFE_NAME_CHARS = re.compile(r'[\x00-\x1f\x7f"\\/:*?<>|]')
 
 
 def file_vo(row) -> dict:
-    return {"id": row.id, "name": row.name, "size": row.size, "mime": row.mime, "url": f"/api/files/{row.id}", "created_at": to_millis(row.created_at)}
+    return {"id": row.id, "name": row.name, "size": row.size, "mime": row.mime, "url": file_store.file_url(row.id), "created_at": to_millis(row.created_at)}
 
 
 def file_reference(row) -> str:

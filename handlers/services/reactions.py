@@ -8,6 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from handlers.errors import Forbidden, NotFound, ValidationFailed
 from handlers.events import MESSAGE_REACTION
 from handlers.push import Pusher, Socket
+from handlers.services.conversations import require_not_blocked
 from handlers.services.message_views import message_view
 from settings import Settings
 from storage import conversations as conversation_store
@@ -82,6 +83,9 @@ async def _member_message_locked(conn: AsyncConnection, user_id: int, message_id
     message = await message_store.get_message(conn, message_id)
     if message is None:
         raise NotFound(NO_SUCH_MESSAGE)
-    if await conversation_store.get_membership(conn, message.conversation_id, user_id, lock=True) is None:
+    membership = await conversation_store.get_membership(conn, message.conversation_id, user_id, lock=True)
+    if membership is None:
         raise NotFound(NO_SUCH_MESSAGE)
+    # A reaction is writing in the conversation: refused to the one its direct peer blocked.
+    await require_not_blocked(conn, membership, user_id)
     return await message_store.get_message(conn, message_id, lock=True)

@@ -22,11 +22,14 @@ async def index(request: web.Request) -> web.FileResponse:
 
 
 def add_static(app: web.Application) -> None:
-    app.router.add_static("/static/", STATIC_DIR, name="static")
-    app.on_response_prepare.append(_revalidate_static)
+    # An application of its own, so that its response hook runs for its files only: every
+    # response of the main application, each socket's handshake included, skips it.
+    static = web.Application()
+    static.router.add_static("/", STATIC_DIR)
+    static.on_response_prepare.append(_revalidate_static)
+    app.add_subapp("/static/", static)
 
 
 async def _revalidate_static(request: web.Request, response: web.StreamResponse) -> None:
     """The client's modules change with every upgrade; browsers must not guess a lifetime for them."""
-    if request.path.startswith("/static/"):
-        response.headers["Cache-Control"] = "no-cache"
+    response.headers["Cache-Control"] = "no-cache"

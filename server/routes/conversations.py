@@ -2,7 +2,15 @@
 
 from aiohttp import web
 
-from handlers.schemas import AddMembersSchema, ConversationListQuerySchema, ConversationSettingsSchema, CreateConversationSchema, UpdateConversationSchema
+from handlers.schemas import (
+    AddMembersSchema,
+    ConversationListQuerySchema,
+    ConversationSettingsSchema,
+    CreateConversationSchema,
+    MemberRoleSchema,
+    TransferOwnerSchema,
+    UpdateConversationSchema,
+)
 from server.envelope import envelope, read_json, read_query
 from server.keys import CLAIMS, SERVICES
 from server.openapi import documented
@@ -19,7 +27,7 @@ async def list_conversations(request: web.Request) -> web.Response:
 
 
 @routes.post("/api/conversations")
-@documented("Open a direct conversation or create a group", body=CreateConversationSchema, response="ConversationVO", status=201, errors=(404, 422))
+@documented("Open a direct conversation or create a group", body=CreateConversationSchema, response="ConversationVO", status=201, errors=(403, 404, 422))
 async def create_conversation(request: web.Request) -> web.Response:
     body = await read_json(request, CreateConversationSchema())
     service = request.app[SERVICES].conversations
@@ -58,13 +66,13 @@ async def delete_conversation(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/conversations/{id}/members")
-@documented("The members, with presence", response="[UserVO]", errors=(404,))
+@documented("The members, with presence and role", response="[MemberVO]", errors=(404,))
 async def list_members(request: web.Request) -> web.Response:
     return envelope(await request.app[SERVICES].conversations.members(request[CLAIMS].user_id, path_id(request, "id")))
 
 
 @routes.post("/api/conversations/{id}/members")
-@documented("Add members to a group (owner only)", body=AddMembersSchema, response="[UserVO]", errors=(403, 404, 422))
+@documented("Add members to a group (owner only)", body=AddMembersSchema, response="[MemberVO]", errors=(403, 404, 422))
 async def add_members(request: web.Request) -> web.Response:
     body = await read_json(request, AddMembersSchema())
     members = await request.app[SERVICES].conversations.add_members(request[CLAIMS].user_id, path_id(request, "id"), body["user_ids"])
@@ -72,7 +80,22 @@ async def add_members(request: web.Request) -> web.Response:
 
 
 @routes.delete("/api/conversations/{id}/members/{user_id}")
-@documented("Remove a member (owner) or leave (the member itself)", errors=(403, 404))
+@documented("Remove a member (owner; an admin: a plain member) or leave (the member itself)", errors=(403, 404))
 async def remove_member(request: web.Request) -> web.Response:
     await request.app[SERVICES].conversations.remove_member(request[CLAIMS].user_id, path_id(request, "id"), path_id(request, "user_id"))
     return envelope(None)
+
+
+@routes.patch("/api/conversations/{id}/members/{user_id}")
+@documented("Make a member an admin, or an admin a member again (owner only)", body=MemberRoleSchema, response="MemberVO", errors=(403, 404, 422))
+async def set_member_role(request: web.Request) -> web.Response:
+    body = await read_json(request, MemberRoleSchema())
+    service = request.app[SERVICES].conversations
+    return envelope(await service.set_role(request[CLAIMS].user_id, path_id(request, "id"), path_id(request, "user_id"), body["role"]))
+
+
+@routes.post("/api/conversations/{id}/owner")
+@documented("Hand the group over to another member (owner only); the owner stays as an admin", body=TransferOwnerSchema, response="ConversationVO", errors=(403, 404, 422))
+async def transfer_owner(request: web.Request) -> web.Response:
+    body = await read_json(request, TransferOwnerSchema())
+    return envelope(await request.app[SERVICES].conversations.transfer_owner(request[CLAIMS].user_id, path_id(request, "id"), body["user_id"]))

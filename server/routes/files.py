@@ -8,6 +8,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 from handlers.errors import BadRequest, PayloadTooLarge
 from server.envelope import envelope
 from server.keys import CLAIMS, SERVICES, SETTINGS
+from server.logs import stamp_request_id
 from server.openapi import documented
 from server.routes.params import path_id
 from storage.blobs import CHUNK_BYTES
@@ -37,7 +38,7 @@ async def upload(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/files/{id}")
-@documented("The file's bytes, for its uploader and members of conversations it was sent to", errors=(404,))
+@documented("The file's bytes, for its uploader and members of conversations it was sent to, and for everyone signed in while it is its uploader's avatar", errors=(404,))
 async def download(request: web.Request) -> web.StreamResponse:
     found = await request.app[SERVICES].files.download(request[CLAIMS].user_id, path_id(request, "id"))
     disposition = "inline" if found.inline else "attachment"
@@ -51,6 +52,7 @@ async def download(request: web.Request) -> web.StreamResponse:
         }
     )
     response.content_length = found.size
+    stamp_request_id(response)
     await response.prepare(request)
     async for chunk in found.chunks:
         await response.write(chunk)

@@ -23,8 +23,8 @@ async def healthz(request: web.Request) -> web.Response:
 @routes.get("/readyz")
 @public
 @documented(
-    "Readiness: 200 when the database answers a fresh connection, its schema is at the newest revision and the "
-    "process is not shutting down, else 503; in a cluster, whether the bus is connected",
+    "Readiness: 200 when the database answers a fresh connection, its schema and every enabled plugin's are at the "
+    "newest revision and the process is not shutting down, else 503; in a cluster, whether the bus is connected",
     response="ReadyVO",
     errors=(503,),
 )

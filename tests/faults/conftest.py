@@ -45,8 +45,10 @@ class Farm:
         self.mariadb.sql(f"CREATE DATABASE `{self.database}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
         migrate(self.database_url, self.workdir)
 
-    def start(self, overrides: dict[str, str] | None = None) -> HubbubServer:
-        server = HubbubServer(f"hubbub-{len(self.servers) + 1}", self.database_url, self.workdir, overrides)
+    def start(self, overrides: dict[str, str] | None = None, database_port: int | None = None) -> HubbubServer:
+        """A server on this farm's database, reached through `database_port` when given (a relay)."""
+        url = self.database_url if database_port is None else self.database_url.replace(f":{self.mariadb.port}/", f":{database_port}/")
+        server = HubbubServer(f"hubbub-{len(self.servers) + 1}", url, self.workdir, overrides)
         self.servers.append(server)
         server.start()
         return server
@@ -54,8 +56,9 @@ class Farm:
     def cleanup(self) -> None:
         for server in self.servers:
             server.kill()
-        # A scenario may have stopped the database or shortened its timeouts: the next one
-        # gets it running, as configured at start.
+        # A scenario may have stopped or frozen the database or shortened its timeouts: the
+        # next one gets it running, as configured at start.
+        self.mariadb.thaw()
         self.mariadb.start()
         self.mariadb.sql(f"SET GLOBAL wait_timeout = {DEFAULT_WAIT_TIMEOUT}")
         self.mariadb.sql(f"DROP DATABASE IF EXISTS `{self.database}`")

@@ -121,9 +121,21 @@ class PrivateMariaDB:
         """A crash: SIGKILL, no shutdown at all."""
         self._signal_and_wait(signal.SIGKILL, STOP_TIMEOUT)
 
+    def freeze(self) -> None:
+        """SIGSTOP: the server stops answering but keeps every connection open (its kernel
+        even accepts new ones), as a server stuck on a disk or behind a black hole would."""
+        if self.running():
+            self.proc.send_signal(signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        """SIGCONT: it carries on where it stopped."""
+        if self.running():
+            self.proc.send_signal(signal.SIGCONT)
+
     def _signal_and_wait(self, signum: int, timeout: float) -> None:
         if not self.running():
             return
+        self.thaw()  # a frozen server would not act on the signal
         self.proc.send_signal(signum)
         try:
             self.proc.wait(timeout)

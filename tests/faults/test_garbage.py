@@ -246,6 +246,9 @@ async def test_garbage_barrage_on_every_route_and_frame_type(farm, session):
     form.add_field("file", b"\x89PNG\r\n\x1a\n" + b"\0" * 64, filename="real.png")
     uploaded = await ok(session, url, "POST", "/api/files", vandal.token, data=form)
     spare = await ok(session, url, "POST", "/api/auth/login", json={"username": vandal.username, "password": "fault suite password"})
+    # A session of the vandal's own for the routes that name one, neither the barrage's nor the spare's.
+    third = await ok(session, url, "POST", "/api/auth/login", json={"username": vandal.username, "password": "fault suite password"})
+    (third_session,) = [s for s in await ok(session, url, "GET", "/api/auth/sessions", third["token"]) if s["current"]]
 
     spec = (await call(session, url, "GET", "/api/openapi.json"))[1]
     real = {
@@ -256,6 +259,7 @@ async def test_garbage_barrage_on_every_route_and_frame_type(farm, session):
         "messages.id": str(sent["id"]),
         "conversations.message_id": str(sent["id"]),
         "messages.emoji": "%F0%9F%91%8D",  # 👍, percent-encoded as the paths are
+        "auth.session_id": str(third_session["id"]),
     }
     requests = [
         # Logout revokes the token it is sent with: a spare one of the same user goes there.

@@ -22,11 +22,15 @@ export class ApiError extends Error {
 export class Api {
   constructor() {
     this.token = null;
+    this.keeper = null; // a TokenKeeper (tokens.js) renews the token before it expires
     // Called when the server says the token is no longer good (expired, revoked elsewhere).
     this.onUnauthorized = () => {};
   }
 
-  async request(method, path, { body, query, form, raw = false } = {}) {
+  async request(method, path, { body, query, form, raw = false, retried = false } = {}) {
+    // Login and registration need no token; every other call wants one that has not expired.
+    const anonymous = path === "/auth/login" || path === "/auth/register";
+    if (this.keeper && !anonymous) await this.keeper.fresh();
     const url = new URL(`/api${path}`, location.origin);
     for (const [key, value] of Object.entries(query || {})) {
       if (value !== undefined && value !== null && value !== "") url.searchParams.set(key, value);
@@ -55,7 +59,11 @@ export class Api {
     }
     if (!response.ok) {
       const error = new ApiError(response.status, envelope?.message || response.statusText || "Request failed", envelope?.data);
-      if (response.status === 401 && this.token && !path.startsWith("/auth/")) this.onUnauthorized();
+      if (response.status === 401 && this.token && !anonymous) {
+        // The token expired unnoticed (a sleeping laptop): renew it once and ask again.
+        if (!retried && this.keeper && (await this.keeper.recover())) return this.request(method, path, { body, query, form, raw, retried: true });
+        this.onUnauthorized();
+      }
       throw error;
     }
     return envelope ? envelope.data : null;
@@ -79,6 +87,15 @@ export class Api {
     return this.request("GET", "/users/me");
   }
 
+  updateMe(fields) {
+    return this.request("PATCH", "/users/me", { body: fields });
+  }
+
+  /** The other sessions are signed out by the server; this token stays valid. */
+  changePassword(currentPassword, newPassword) {
+    return this.request("POST", "/auth/password", { body: { current_password: currentPassword, new_password: newPassword } });
+  }
+
   searchUsers(q, after) {
     return this.request("GET", "/users", { query: { q, after, limit: 50 } });
   }
@@ -87,8 +104,9 @@ export class Api {
     return this.request("GET", `/users/${id}`);
   }
 
+  /** Archived ones included: the list shows them apart (PROTOCOL §2, `archived`). */
   listConversations() {
-    return this.request("GET", "/conversations");
+    return this.request("GET", "/conversations", { query: { include_archived: "true" } });
   }
 
   getConversation(id) {
@@ -99,8 +117,24 @@ export class Api {
     return this.request("POST", "/conversations", { body: { type: "group", name, member_ids: memberIds } });
   }
 
-  history(conversationId, { before, after, limit } = {}) {
-    return this.request("GET", `/conversations/${conversationId}/messages`, { query: { before, after, limit } });
+  /** A page of messages and the group notices among them: {messages, notices}. */
+  history(conversationId, { before, after, changed_after, limit } = {}) {
+    return this.request("GET", `/conversations/${conversationId}/messages`, { query: { before, after, changed_after, limit, with_notices: true } });
+  }
+
+  /** A message's versions, oldest first, the current content last. */
+  messageEdits(conversationId, messageId) {
+    return this.request("GET", `/conversations/${conversationId}/messages/${messageId}/edits`);
+  }
+
+  /** Who has read one of a group's messages (from the members' read markers). */
+  readers(conversationId, messageId) {
+    return this.request("GET", `/conversations/${conversationId}/messages/${messageId}/readers`);
+  }
+
+  /** The owner's group settings: {recall_window_seconds?, edit_window_seconds?, mentions_all?}. */
+  updateGroup(id, fields) {
+    return this.request("PATCH", `/conversations/${id}`, { body: fields });
   }
 
   renameGroup(id, name) {
@@ -117,6 +151,21 @@ export class Api {
 
   addMembers(id, userIds) {
     return this.request("POST", `/conversations/${id}/members`, { body: { user_ids: userIds } });
+  }
+
+  /** role: "admin" or "member" (the owner's call). */
+  setRole(id, userId, role) {
+    return this.request("PATCH", `/conversations/${id}/members/${userId}`, { body: { role } });
+  }
+
+  /** Hands the group over; the old owner stays as an admin. */
+  transferOwnership(id, userId) {
+    return this.request("POST", `/conversations/${id}/owner`, { body: { user_id: userId } });
+  }
+
+  /** Messages of the caller's conversations holding every word of `q`, newest first. */
+  search(q, { before, conversationId } = {}) {
+    return this.request("GET", "/search", { query: { q, before, conversation_id: conversationId } });
   }
 
   /** Removes a member; a member removing itself is leaving. */

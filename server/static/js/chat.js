@@ -10,7 +10,7 @@
 
 import { ConversationView } from "./store.js";
 import { ChatSocket } from "./socket.js";
-import { formatSize, uuid } from "./format.js";
+import { displayName, fileReference, formatSize, uuid } from "./format.js";
 import { UPLOAD_MAX_BYTES, isRetryable } from "./limits.js";
 
 const PAGE = 100; // the server's history page limit: a full page means "there may be more"
@@ -20,6 +20,12 @@ const TYPING_SEND_EVERY_MS = 3000;
 const TYPING_SHOWN_MS = 5000;
 const RECALLED = 3;
 const READ = 2;
+
+/** What a reply shows of the message it answers until the server's copy (QuoteVO) comes. */
+function quoteOf(message) {
+  const preview = message.msg_type === 1 ? [...message.content].slice(0, 100).join("") : (fileReference(message)?.name ?? "");
+  return { id: message.id, seq: message.seq, sender_id: message.sender_id, msg_type: message.msg_type, status: message.status, preview };
+}
 
 // A draft direct chat (see Chat.openDirect) is keyed by the person's id, negated: real
 // conversation ids are positive, so the two can never meet.
@@ -47,15 +53,19 @@ export class Chat {
     this.pumping = false;
     this.fills = new Map(); // conversation id → running gap fill
     this.refreshes = new Map(); // conversation id → pending refresh timer
+    // Conversation id → the forgetting's number (this.forgets) when we left it or lost it: an
+    // answer to a request made before then is stale and must not bring it back.
+    this.forgottenAt = new Map();
+    this.forgets = 0;
     this.markReadTimer = null;
     this.lastTypingSent = 0;
     this.typingTimers = new Map();
+    this.readCountTimers = new Map(); // conversation id → pending read count refresh
     this.uploads = new Map(); // client_msg_id → AbortController of its running upload
     this.files = new Map(); // client_msg_id → File not uploaded yet (kept for a retry)
     this.onSignedOut = null; // set by main.js
     this.onNotice = null; // set by main.js: tells the user something happened elsewhere
-    this.leaving = null; // the group we are leaving right now
-    this.removedHere = new Set(); // "conversation:user" removals made from this page
+    this.onIncoming = null; // set by main.js: someone else's new message (notifications)
     this.seenUpTo = new Map(); // conversation id → highest seq the user has had on screen
   }
 
@@ -76,6 +86,8 @@ export class Chat {
     this.refreshes.clear();
     for (const timer of this.typingTimers.values()) clearTimeout(timer);
     this.typingTimers.clear();
+    for (const timer of this.readCountTimers.values()) clearTimeout(timer);
+    this.readCountTimers.clear();
     for (const controller of this.uploads.values()) controller.abort();
   }
 
@@ -134,20 +146,29 @@ export class Chat {
       const conversation = this.store.conversations.get(id);
       if (!conversation || conversation.draft || !view.loaded) continue;
       await this.fillAfter(id);
-      // Messages already held may have been recalled or read while we were away; those
-      // changes sit in the newest page (recalls only happen within minutes of sending).
-      this.mergeMessages(id, await this.history(id, { limit: PAGE }));
+      // Messages already held may have been edited, recalled or reacted to while we were
+      // away: the changes after the last one we know, page by page (PROTOCOL §4, edits).
+      for (;;) {
+        const changed = await this.history(id, { changed_after: view.changeSeq, limit: PAGE });
+        this.mergeMessages(id, changed);
+        if (changed.length < PAGE) break;
+      }
+      // Read receipts are no change: our messages the peer has read show in the newest page.
+      if (conversation.type === "direct") this.mergeMessages(id, await this.history(id, { limit: PAGE }));
     }
   }
 
   // --- conversations ----------------------------------------------------------------------
 
   async refreshConversations() {
+    const askedAt = this.forgets;
+    const usersAskedAt = this.store.userPushes;
     const list = await this.api.listConversations();
     const seen = new Set();
     for (const vo of list) {
+      if (this.forgottenSince(vo.id, askedAt)) continue;
       seen.add(vo.id);
-      this.store.upsertConversation(vo);
+      this.store.upsertConversation(vo, usersAskedAt);
     }
     for (const [id, conversation] of [...this.store.conversations]) {
       if (!seen.has(id) && !conversation.draft) this.forgetConversation(id);
@@ -163,8 +184,12 @@ export class Chat {
       id,
       setTimeout(async () => {
         this.refreshes.delete(id);
+        const askedAt = this.forgets;
+        const usersAskedAt = this.store.userPushes;
         try {
-          this.store.upsertConversation(await this.api.getConversation(id));
+          const vo = await this.api.getConversation(id);
+          if (this.forgottenSince(id, askedAt)) return;
+          this.store.upsertConversation(vo, usersAskedAt);
           this.store.changed("conversations");
           if (id === this.store.openId) this.store.changed("messages", id);
         } catch (error) {
@@ -174,16 +199,30 @@ export class Chat {
     );
   }
 
+  /** The conversation is gone for us (removed, deleted, left). Its unsent texts are handed to
+   * onForgotten with it, after the page has let go of it: nothing typed is dropped unseen. */
+  /** Whether the conversation was forgotten after a request made at `askedAt` (this.forgets). */
+  forgottenSince(id, askedAt) {
+    return (this.forgottenAt.get(id) ?? 0) > askedAt;
+  }
+
   forgetConversation(id) {
+    this.forgottenAt.set(id, ++this.forgets);
+    clearTimeout(this.refreshes.get(id));
+    this.refreshes.delete(id);
+    const conversation = this.store.conversations.get(id);
+    const unsent = this.store.outbox.filter((entry) => entry.conversation_id === id && entry.msg_type === 1 && entry.content).map((entry) => entry.content);
     this.store.removeConversation(id);
     if (this.store.openId === id) {
       this.store.openId = null;
       this.store.changed("open");
     }
     this.store.changed("conversations");
+    if (conversation) this.onForgotten?.(conversation, unsent);
   }
 
   async openConversation(id) {
+    if (this.markReadTimer !== null) this.flushMarkRead(); // what was seen where we were
     this.store.openId = id;
     this.store.changed("open");
     this.store.changed("conversations");
@@ -199,6 +238,8 @@ export class Chat {
       view.loaded = true; // nothing on the server yet
       this.store.changed("messages", id);
     } else if (!view.loaded) {
+      // Every change up to here shows in the pages about to be fetched.
+      view.changeSeq = Math.max(view.changeSeq, conversation.last_change_seq ?? 0);
       try {
         // Unread messages beyond the newest page: start at the first unread one (with a few
         // read ones for context) and fetch forward from there, so it opens where reading stopped.
@@ -221,6 +262,7 @@ export class Chat {
   }
 
   closeConversation() {
+    if (this.markReadTimer !== null) this.flushMarkRead();
     this.store.openId = null;
     this.store.changed("open");
     this.store.changed("conversations");
@@ -278,6 +320,12 @@ export class Chat {
   // The pushes that follow (conversation.updated, member.*, conversation.deleted) update the
   // store; these only make the request and apply its answer at once.
 
+  async updateGroup(id, fields) {
+    this.store.upsertConversation(await this.api.updateGroup(id, fields));
+    this.store.changed("conversations");
+    this.store.changed("open");
+  }
+
   async renameGroup(id, name) {
     this.store.upsertConversation(await this.api.renameGroup(id, name));
     this.store.changed("conversations");
@@ -293,15 +341,7 @@ export class Chat {
   /** Removes a member, or leaves when `userId` is our own. */
   async removeMember(id, userId) {
     const leaving = userId === this.store.me.id;
-    // The member.removed push may come before the answer: it must not read as "you were
-    // removed", and the notice can say who did it (the event does not).
-    if (leaving) this.leaving = id;
-    else this.removedHere.add(`${id}:${userId}`);
-    try {
-      await this.api.removeMember(id, userId);
-    } finally {
-      this.leaving = null;
-    }
+    await this.api.removeMember(id, userId);
     if (leaving) this.forgetConversation(id);
     else this.refreshConversation(id, 0);
   }
@@ -311,27 +351,32 @@ export class Chat {
     this.forgetConversation(id);
   }
 
-  /** Remembers a membership or name change to show in the conversation, after the last
-   * message known now. `kind`: added, removed, renamed. */
-  addNotice(id, kind, { userId = null, name = null } = {}) {
-    const conversation = this.store.conversations.get(id);
-    if (!conversation) return;
+  /** Keeps the group notices (NoticeVO) of a history page or a push, each once by id, to
+   * show among the messages after the message `after_seq` (PROTOCOL §4, notices). */
+  mergeNotices(id, notices) {
+    if (!notices.length || !this.store.conversations.has(id)) return;
     let view = this.store.views.get(id);
     if (!view) {
       view = new ConversationView();
       this.store.views.set(id, view);
     }
-    view.notices.push({ afterSeq: conversation.last_seq, kind, userId, name, at: Date.now() });
-    if (userId !== null) this.fetchUser(userId);
-    this.store.changed("messages", id);
+    let changed = false;
+    for (const notice of notices) {
+      if (!view.mergeNotice(notice)) continue;
+      changed = true;
+      for (const userId of [notice.actor_id, notice.subject_id]) if (userId !== null && !this.store.users.has(userId)) this.fetchUser(userId);
+    }
+    if (changed) this.store.changed("messages", id);
   }
 
   // --- history ----------------------------------------------------------------------------
 
-  /** History over the socket when it is up (one connection, no extra handshakes), else REST. */
-  history(id, params) {
-    if (this.socket.isOpen) return this.socket.request("history", { conversation_id: id, ...params });
-    return this.api.history(id, params);
+  /** History over the socket when it is up (one connection, no extra handshakes), else REST:
+   * the page's messages; the group notices among them go into the view on the way. */
+  async history(id, params) {
+    const page = this.socket.isOpen ? await this.socket.request("history", { conversation_id: id, ...params, with_notices: true }) : await this.api.history(id, params);
+    this.mergeNotices(id, page.notices);
+    return page.messages;
   }
 
   /** Fetches everything after the highest seq held without a hole, page by page, until a
@@ -371,8 +416,11 @@ export class Chat {
     let changed = false;
     for (const message of messages) {
       this.settleOutbox(message);
-      if (view && view.merge(message)) changed = true;
+      if (view) view.changeSeq = Math.max(view.changeSeq, message.change_seq ?? 0);
+      if (view && view.merge(message, this.store.me.id)) changed = true;
       if (conversation && message.seq >= (conversation.last_message?.seq ?? 0)) {
+        // A message after the ones it had brings an archived conversation back (PROTOCOL §2).
+        if (message.seq > conversation.last_seq) conversation.archived = false;
         conversation.last_message = message;
         conversation.last_seq = Math.max(conversation.last_seq, message.seq);
       }
@@ -392,8 +440,9 @@ export class Chat {
 
   // --- sending ----------------------------------------------------------------------------
 
-  /** Queues a message; it shows at once as pending and goes out when the socket is up. */
-  send(conversationId, content, msgType = 1) {
+  /** Queues a message; it shows at once as pending and goes out when the socket is up.
+   * `replyTo`: the message (MessageVO) it answers, quoted above it. */
+  send(conversationId, content, msgType = 1, { replyTo = null } = {}) {
     const entry = {
       client_msg_id: uuid(),
       conversation_id: conversationId,
@@ -402,6 +451,7 @@ export class Chat {
       created_at: Date.now(),
       state: "queued",
       error: null,
+      reply_to: replyTo ? quoteOf(replyTo) : null,
     };
     this.store.outbox.push(entry);
     this.store.saveOutbox();
@@ -491,6 +541,7 @@ export class Chat {
             content: entry.content,
             msg_type: entry.msg_type,
             client_msg_id: entry.client_msg_id,
+            ...(entry.reply_to ? { reply_to: entry.reply_to.id } : {}),
           });
           if (peerId) await this.adoptDraft(peerId, message.conversation_id);
           this.afterOwnMessage(message);
@@ -582,6 +633,63 @@ export class Chat {
     if (view && view.loaded && view.contiguousMax() < view.maxSeq) this.fillAfter(id).catch(() => {});
   }
 
+  /** Edits a text message; the reply carries it as edited (the push skips this socket). */
+  async editMessage(messageId, content) {
+    const message = await this.socket.request("edit_message", { message_id: messageId, content });
+    this.mergeMessages(message.conversation_id, [message]);
+    return message;
+  }
+
+  /** Adds (or takes back) our reaction; the reply carries the caller's `me`. */
+  async react(messageId, emoji, add) {
+    const message = await this.socket.request(add ? "add_reaction" : "remove_reaction", { message_id: messageId, emoji });
+    this.mergeMessages(message.conversation_id, [message]);
+  }
+
+  /** Sends a copy of a message into another conversation (PROTOCOL §4, forwards). */
+  async forward(messageId, conversationId) {
+    const message = await this.socket.request("forward_message", { message_id: messageId, conversation_id: conversationId, client_msg_id: uuid() });
+    this.afterOwnMessage(message);
+    return message;
+  }
+
+  /** Makes a member an admin or a member again (the owner's call). */
+  async setRole(id, userId, role) {
+    await this.api.setRole(id, userId, role);
+    this.refreshConversation(id, 0);
+  }
+
+  async transferOwnership(id, userId) {
+    this.store.upsertConversation(await this.api.transferOwnership(id, userId));
+    this.store.changed("conversations");
+    this.store.changed("open");
+    this.refreshConversation(id, 0);
+  }
+
+  /** Opens a conversation at one of its messages (a search hit): the page around it when the
+   * conversation is not loaded yet, older pages until it is there otherwise. */
+  async openAt(id, seq) {
+    const view = this.store.views.get(id);
+    const conversation = this.store.conversations.get(id);
+    if (conversation && !view?.loaded) {
+      const fresh = new ConversationView();
+      fresh.changeSeq = conversation.last_change_seq ?? 0;
+      this.store.views.set(id, fresh);
+      this.mergeMessages(id, await this.history(id, { after: Math.max(0, seq - 1 - UNREAD_CONTEXT), limit: PAGE }));
+      fresh.loaded = true;
+      this.fillAfter(id).catch(() => {});
+    }
+    await this.openConversation(id);
+    this.store.focus = { id, seq };
+    this.store.changed("focus", id);
+  }
+
+  /** Mute, pin or archive for this user only; other devices hear of it (conversation.updated). */
+  async updateSettings(id, settings) {
+    this.store.upsertConversation(await this.socket.request("conversation_settings", { conversation_id: id, ...settings }));
+    this.store.changed("conversations");
+  }
+
   async recall(messageId) {
     // The recalled push reaches this socket too and updates the view; the reply does the same
     // in case the push is late.
@@ -604,27 +712,44 @@ export class Chat {
   }
 
   /** Moves the read marker of the open conversation to what was seen, a moment later so that
-   * scrolling through a page costs one request. */
+   * scrolling through a page costs one request. What was seen counts even when the user
+   * switches to another conversation within that moment. */
   markOpenRead() {
+    const id = this.store.openId;
+    if (this.markReadTimer !== null && this.markReadFor !== id) this.flushMarkRead();
     clearTimeout(this.markReadTimer);
-    this.markReadTimer = setTimeout(() => {
-      const id = this.store.openId;
-      this.markRead(id, this.seenUpTo.get(id) ?? 0);
-    }, 150);
+    this.markReadFor = id;
+    this.markReadTimer = setTimeout(() => this.flushMarkRead(), 150);
   }
 
-  async markRead(id, seq) {
-    if (id === null || !this.isWatching(id) || !this.socket.isOpen) return;
+  flushMarkRead() {
+    clearTimeout(this.markReadTimer);
+    this.markReadTimer = null;
+    const id = this.markReadFor;
+    if (id !== null && id !== undefined) this.markRead(id, this.seenUpTo.get(id) ?? 0, { seen: true });
+  }
+
+  /** `seen`: the UI saw these messages on screen (so the user need not be watching now). */
+  async markRead(id, seq, { seen = false } = {}) {
+    if (id === null || (!seen && !this.isWatching(id)) || !this.socket.isOpen) return;
     const conversation = this.store.conversations.get(id);
     if (!conversation || seq <= conversation.last_read_seq) return;
     try {
       const marker = await this.socket.request("mark_read", { conversation_id: id, seq });
       conversation.last_read_seq = Math.max(conversation.last_read_seq, marker.last_read_seq);
       conversation.unread_count = marker.unread_count;
+      this.settleMentions(conversation);
       this.store.changed("conversations");
     } catch {
       // retried on the next message seen or the next reconnect
     }
+  }
+
+  /** Mentions sit after the read marker: all read, none left; else the server counts. */
+  settleMentions(conversation) {
+    if (!conversation.mention_count) return;
+    if (conversation.last_read_seq >= conversation.last_seq) conversation.mention_count = 0;
+    else this.refreshConversation(conversation.id);
   }
 
   /** Called on every keystroke; tells the others at most every 3 s. */
@@ -662,13 +787,40 @@ export class Chat {
         this.afterOwnMessage(message); // sent from another of our devices
         return;
       }
+      // A member who writes has read everything before (no message.read says so).
+      if (conversation.type === "group") this.refreshReadCounts(id);
       const counts = message.seq > conversation.last_read_seq && message.status !== RECALLED;
       const fresh = this.firstSighting(conversation, message.seq, counts);
       this.mergeAndCheck(message);
       if (fresh && counts) {
         conversation.unread_count = (conversation.unread_count || 0) + 1;
+        if (message.mentions?.includes(this.store.me.id)) conversation.mention_count = (conversation.mention_count || 0) + 1;
         this.store.changed("conversations");
       }
+      this.onIncoming?.(conversation, message);
+    },
+
+    "message.edited"(message) {
+      const view = this.store.views.get(message.conversation_id);
+      // One we do not hold yet is in history as edited (PROTOCOL §4, edits).
+      if (view?.bySeq.has(message.seq) || this.store.conversations.get(message.conversation_id)?.last_message?.seq === message.seq) {
+        this.mergeMessages(message.conversation_id, [message]);
+      }
+      this.requote(message.conversation_id, message.seq, { preview: [...message.content].slice(0, 100).join("") });
+    },
+
+    "message.reaction"({ conversation_id: id, message_id: messageId, user_id: userId, emoji, added, reactions, change_seq: changeSeq }) {
+      const view = this.store.views.get(id);
+      if (view) view.changeSeq = Math.max(view.changeSeq, changeSeq ?? 0);
+      const held = view?.sorted().find((m) => m.id === messageId);
+      if (!held) return;
+      // Our own reaction from another device: `me` flips for that emoji.
+      const mine = userId === this.store.me.id;
+      const updated = reactions.map((r) => {
+        const before = held.reactions?.find((old) => old.emoji === r.emoji);
+        return { ...r, me: mine && r.emoji === emoji ? added : r.user_ids.includes(this.store.me.id) || Boolean(before?.me && r.count > r.user_ids.length) };
+      });
+      if (view.merge({ ...held, reactions: updated }, this.store.me.id)) this.store.changed("messages", id);
     },
 
     "message.read"({ conversation_id: id, user_id: userId, last_read_seq: seq }) {
@@ -679,10 +831,14 @@ export class Chat {
         conversation.last_read_seq = Math.max(conversation.last_read_seq, seq);
         if (conversation.last_read_seq >= conversation.last_seq) conversation.unread_count = 0;
         else this.refreshConversation(id);
+        this.settleMentions(conversation);
         this.store.changed("conversations");
         return;
       }
-      if (conversation.type !== "direct") return; // only direct messages have a read state
+      if (conversation.type !== "direct") {
+        this.refreshReadCounts(id);
+        return;
+      }
       conversation.peerReadSeq = Math.max(conversation.peerReadSeq || 0, seq);
       const view = this.store.views.get(id);
       if (view) {
@@ -695,21 +851,24 @@ export class Chat {
       this.store.changed("messages", id);
     },
 
-    "message.recalled"({ conversation_id: id, seq }) {
+    "message.recalled"({ conversation_id: id, seq, change_seq: changeSeq, recalled_by: recalledBy = null }) {
       const conversation = this.store.conversations.get(id);
       if (!conversation) return;
       const view = this.store.views.get(id);
+      if (view) view.changeSeq = Math.max(view.changeSeq, changeSeq ?? 0);
       const held = view?.bySeq.get(seq);
       if (held) {
         const wasUnread = held.status !== RECALLED && held.sender_id !== this.store.me.id && seq > conversation.last_read_seq;
-        view.merge({ ...held, status: RECALLED, content: "" });
+        view.merge({ ...held, status: RECALLED, content: "", recalled_by: recalledBy });
         if (wasUnread) conversation.unread_count = Math.max(0, (conversation.unread_count || 0) - 1);
+        if (wasUnread && held.mentions?.includes(this.store.me.id)) conversation.mention_count = Math.max(0, (conversation.mention_count || 0) - 1);
       } else if (conversation.unread_count) {
         this.refreshConversation(id); // cannot tell locally whether it was counted
       }
       if (conversation.last_message?.seq === seq) {
         conversation.last_message = { ...conversation.last_message, status: RECALLED, content: "" };
       }
+      this.requote(id, seq, { status: RECALLED, preview: "" });
       this.store.changed("messages", id);
       this.store.changed("conversations");
     },
@@ -732,13 +891,28 @@ export class Chat {
     },
 
     presence({ user_id: userId, online, last_seen: lastSeen }) {
-      const user = this.store.users.get(userId) || { id: userId };
-      this.store.upsertUser({ ...user, online, last_seen: lastSeen });
+      this.store.userPushed({ id: userId, online, last_seen: lastSeen });
       for (const conversation of this.store.conversations.values()) {
         if (conversation.peer?.id === userId) conversation.peer = { ...conversation.peer, online };
       }
       this.store.changed("users");
       this.store.changed("conversations");
+    },
+
+    /** A user's nickname or avatar changed (PROTOCOL §4 "Decided (profiles)"), ours on another
+     * device included: every place that shows them draws from store.users. */
+    "user.updated"(user) {
+      this.store.userPushed(user);
+      for (const conversation of this.store.conversations.values()) {
+        if (conversation.peer?.id === user.id) conversation.peer = { ...conversation.peer, ...user };
+      }
+      if (user.id === this.store.me.id) {
+        this.store.me = { ...this.store.me, username: user.username, nickname: user.nickname, avatar: user.avatar };
+        this.store.changed("connection"); // redraws our own name and picture at the top of the list
+      }
+      this.store.changed("users");
+      this.store.changed("conversations");
+      this.store.changed("open");
     },
 
     "conversation.created"(vo) {
@@ -750,37 +924,47 @@ export class Chat {
     "conversation.updated"(vo) {
       const old = this.store.conversations.get(vo.id);
       if (!old) return;
-      if (vo.name && vo.name !== old.name) this.addNotice(vo.id, "renamed", { name: vo.name });
       this.store.upsertConversation(vo);
       this.store.changed("conversations");
       if (vo.id === this.store.openId) this.store.changed("open");
     },
 
-    "conversation.deleted"({ conversation_id: id }) {
+    "conversation.deleted"({ conversation_id: id, by }) {
       const conversation = this.store.conversations.get(id);
-      // Deleted by the owner on another device or by someone else: say why it went away.
-      if (conversation && conversation.owner_id !== this.store.me.id) this.onNotice?.(`The group “${conversation.name}” was deleted.`);
+      // Deleted by someone else: say who, and why it went away.
+      if (conversation && by !== this.store.me.id) this.onNotice?.(`${displayName(this.store.users.get(by))} deleted the group “${conversation.name}”.`);
       this.forgetConversation(id);
     },
 
-    "member.added"({ conversation_id: id, user_id: userId }) {
+    "member.added"({ conversation_id: id, user_id: userId, by }) {
       // Added ourselves: conversation.created follows. Otherwise refresh the member list.
       if (userId === this.store.me.id || !this.store.conversations.has(id)) return;
-      this.addNotice(id, "added", { userId });
       this.refreshConversation(id);
     },
 
-    "member.removed"({ conversation_id: id, user_id: userId }) {
+    "member.updated"({ conversation_id: id, user_id: userId, role }) {
+      const conversation = this.store.conversations.get(id);
+      if (!conversation) return;
+      if (conversation.roles) conversation.roles.set(userId, role);
+      if (userId === this.store.me.id) conversation.role = role;
+      this.store.changed("conversations");
+      this.store.changed("open");
+    },
+
+    "member.removed"({ conversation_id: id, user_id: userId, by }) {
       const conversation = this.store.conversations.get(id);
       if (!conversation) return;
       if (userId === this.store.me.id) {
-        if (this.leaving !== id) this.onNotice?.(`You were removed from “${conversation.name}”.`);
+        if (by !== userId) this.onNotice?.(`${displayName(this.store.users.get(by))} removed you from “${conversation.name}”.`);
         this.forgetConversation(id);
         return;
       }
-      const key = `${id}:${userId}`;
-      this.addNotice(id, this.removedHere.delete(key) ? "removed-by-me" : "removed", { userId });
       this.refreshConversation(id);
+    },
+
+    /** A group notice, stored: history brings the same one again after a reload. */
+    "conversation.notice"(notice) {
+      this.mergeNotices(notice.conversation_id, [notice]);
     },
   };
 
@@ -795,12 +979,47 @@ export class Chat {
     return true;
   }
 
+  /** The replies we hold quote a message as it is now (PROTOCOL §2, reply_to): an edit or a
+   * recall of the quoted message changes their quotes too. */
+  requote(id, seq, changes) {
+    const view = this.store.views.get(id);
+    if (!view) return;
+    let changed = false;
+    for (const message of view.sorted()) {
+      if (message.reply_to?.seq === seq && view.merge({ ...message, reply_to: { ...message.reply_to, ...changes } }, this.store.me.id)) changed = true;
+    }
+    if (changed) this.store.changed("messages", id);
+  }
+
+  /** Our messages' read counts in a group come with history pages only (PROTOCOL §2,
+   * read_count): after reads, the newest page again, once per burst. */
+  refreshReadCounts(id) {
+    const view = this.store.views.get(id);
+    if (!view?.loaded || this.readCountTimers.has(id)) return;
+    // Only while one of our messages on that page may still gain readers.
+    const others = (this.store.conversations.get(id)?.memberIds?.length ?? 0) - 1;
+    const waiting = view.sorted().slice(-FIRST_PAGE).some((m) => m.sender_id === this.store.me.id && m.status !== RECALLED && (m.read_count ?? 0) < others);
+    if (!waiting) return;
+    this.readCountTimers.set(
+      id,
+      setTimeout(async () => {
+        this.readCountTimers.delete(id);
+        try {
+          this.mergeMessages(id, await this.history(id, { limit: FIRST_PAGE }));
+        } catch {
+          // the next read or catch-up brings them
+        }
+      }, 400),
+    );
+  }
+
   /** Names for group senders and typists we have not met yet. */
   async fetchUser(id) {
     if (this.store.users.has(id)) return;
     this.store.users.set(id, { id, username: "…" });
+    const askedAt = this.store.userPushes;
     try {
-      this.store.upsertUser(await this.api.getUser(id));
+      this.store.upsertUser(await this.api.getUser(id), askedAt);
       this.store.changed("users");
       this.store.changed("messages", this.store.openId);
     } catch {

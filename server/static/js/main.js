@@ -3,9 +3,10 @@
 // outbox), store.js (state), ui/* (drawing), files.js (authenticated file fetches).
 
 import { Api } from "./api.js";
+import { TokenKeeper } from "./tokens.js";
 import { Chat } from "./chat.js";
 import { Store } from "./store.js";
-import { $, show, toast } from "./dom.js";
+import { $, h, show, toast } from "./dom.js";
 import { forgetFiles } from "./files.js";
 import { formatDay, formatTime } from "./format.js";
 import { setupAuth, showForm } from "./ui/auth.js";
@@ -14,35 +15,44 @@ import { setupConversation } from "./ui/conversation.js";
 import { setupGroupDialog } from "./ui/groupDialog.js";
 import { setupInfoPanel } from "./ui/infoPanel.js";
 import { setupKeys } from "./ui/keys.js";
+import { setupQuickSwitch } from "./ui/quickSwitch.js";
+import { setupMessageSearch } from "./ui/messageSearch.js";
 import { setupRouter } from "./router.js";
-
-const TOKEN_KEY = "hubbub.token";
+import { setupProfile } from "./ui/profile.js";
+import { setupNotifications } from "./ui/notifications.js";
+import { accountControls } from "./ui/account.js";
+import { forgetBlocked, loadBlocked } from "./ui/blocking.js";
+import { useAvatarApi } from "./ui/avatar.js";
 
 const api = new Api();
+useAvatarApi(api);
+const keeper = new TokenKeeper(api);
 const store = new Store();
 const chat = new Chat(api, store);
 const groupDialog = setupGroupDialog(chat, store, api);
 const sidebar = setupSidebar(chat, store, api, { onLogout: logout, onOpenGroupDialog: () => groupDialog.open() });
 const conversation = setupConversation(chat, store, api);
+const messageSearch = setupMessageSearch(chat, store, api);
 setupInfoPanel(chat, store, api);
-setupKeys(chat, store, sidebar);
+setupKeys(chat, store, setupQuickSwitch(chat, store, sidebar));
+const notifications = setupNotifications(chat, store);
+const account = () => accountControls(api, { onDeleted: () => signedOut("Your account was deleted.") });
+setupProfile(store, api, { extra: () => h("div", {}, notifications.controls(), account()) });
 const router = setupRouter(chat, store);
 
 // The token is dead (expired, or revoked by a logout elsewhere): back to the sign-in screen.
 api.onUnauthorized = () => signedOut("Your session has ended. Please sign in again.");
 chat.onSignedOut = () => signedOut("Your session has ended. Please sign in again.");
 chat.onNotice = (text) => toast(text, "info");
+chat.onForgotten = (gone, unsent) => conversation.handBack(gone, unsent);
 
 setupAuth(api, async (login) => {
-  localStorage.setItem(TOKEN_KEY, login.token);
-  api.token = login.token;
+  keeper.adopt(login);
   await enter(login.user);
 });
 
 async function boot() {
-  const token = localStorage.getItem(TOKEN_KEY);
-  if (!token) return showAuth();
-  api.token = token;
+  if (!keeper.load()) return showAuth();
   try {
     await enter(await api.me());
   } catch (error) {
@@ -56,6 +66,8 @@ async function enter(me) {
   show($("#app"), true);
   sidebar.reset();
   conversation.reset();
+  messageSearch.reset();
+  loadBlocked(api); // their group messages are drawn collapsed
   await chat.start(me);
   router.restore();
 }
@@ -72,15 +84,17 @@ function showAuth(message) {
 }
 
 async function logout() {
+  // Signing out on purpose drops unsent messages and drafts too: on a shared computer they
+  // must not linger. (A session that merely expired keeps them, to send after signing back
+  // in.) Before the request: the socket's close (1008) may sign out before it answers.
+  store.outbox = [];
+  store.saveOutbox();
+  conversation.forgetDrafts();
   try {
     await api.logout(); // revokes this token on the server and closes its sockets
   } catch {
     // Offline: the local sign-out still happens; the token expires on its own.
   }
-  // Signing out on purpose drops unsent messages too: on a shared computer they must not
-  // linger. (A session that merely expired keeps them, to send after signing back in.)
-  store.outbox = [];
-  store.saveOutbox();
   signedOut();
 }
 
@@ -88,7 +102,8 @@ function signedOut(message) {
   if (!api.token) return; // already signed out
   chat.stop();
   api.token = null;
-  localStorage.removeItem(TOKEN_KEY);
+  keeper.clear();
+  forgetBlocked();
   forgetFiles();
   store.reset();
   conversation.reset();
@@ -103,6 +118,6 @@ window.addEventListener("unhandledrejection", (event) => {
 });
 
 // A handle for the browser tests and for poking around in the console.
-window.hubbub = { api, store, chat, socket: chat.socket, formatTime, formatDay };
+window.hubbub = { api, keeper, store, chat, socket: chat.socket, formatTime, formatDay };
 
 boot();

@@ -2,25 +2,33 @@
 // and re-render when the store says what changed. No DOM here.
 
 const RECALLED = 3;
+const PUSHED_USER_FIELDS = ["username", "nickname", "avatar", "online", "last_seen"];
+
+function pick(object, keys) {
+  return Object.fromEntries(keys.filter((key) => key in object).map((key) => [key, object[key]]));
+}
 
 /** The part of one conversation's history that this client holds, keyed by seq so that a
  * message arriving twice (push, then catch-up) is stored once. */
 export class ConversationView {
   constructor() {
     this.bySeq = new Map();
-    // Membership and name changes seen live ({afterSeq, kind, userId, name}), shown in the
-    // conversation between the messages. The server keeps no record of them in history.
-    this.notices = [];
+    // The group's notices (NoticeVO: members added, removed or leaving, renamed, roles...),
+    // by id: history pages and conversation.notice pushes may both bring one.
+    this.noticesById = new Map();
+    this.noticesCache = null;
     this.sortedCache = null;
     this.loadingOlder = false;
     this.loaded = false;
+    this.changeSeq = 0; // the conversation's change seq this copy is current with (changed_after)
   }
 
-  /** Adds or updates a message; returns true when something visible changed. */
-  merge(message) {
+  /** Adds or updates a message; returns true when something visible changed. `meId`: the
+   * signed-in user, whose `me` on each reaction is kept when a pushed copy has none. */
+  merge(message, meId = null) {
     const old = this.bySeq.get(message.seq);
     if (!old) {
-      this.bySeq.set(message.seq, { ...message });
+      this.bySeq.set(message.seq, message.reactions ? { ...message, reactions: withMe(message.reactions, [], meId) } : { ...message });
       this.sortedCache = null;
       return true;
     }
@@ -28,10 +36,27 @@ export class ConversationView {
     // message (say, a history page fetched before a recall push) must not undo a change.
     const status = old.status === RECALLED || message.status === RECALLED ? RECALLED : Math.max(old.status, message.status);
     const merged = { ...old, ...message, status, content: status === RECALLED ? "" : message.content };
-    if (merged.status === old.status && merged.content === old.content) return false;
+    // A pushed copy has no `me` on its reactions (PROTOCOL §2): keep what this user knows.
+    if (message.reactions) merged.reactions = withMe(message.reactions, old.reactions, meId);
+    if (status === RECALLED) merged.reactions = [];
+    if (signature(merged) === signature(old)) return false;
     this.bySeq.set(message.seq, merged);
     this.sortedCache = null;
     return true;
+  }
+
+  /** Adds a notice; returns true when it is new. */
+  mergeNotice(notice) {
+    if (this.noticesById.has(notice.id)) return false;
+    this.noticesById.set(notice.id, notice);
+    this.noticesCache = null;
+    return true;
+  }
+
+  /** Notices in the order they happened: each after the message `after_seq`, then by id. */
+  notices() {
+    if (!this.noticesCache) this.noticesCache = [...this.noticesById.values()].sort((a, b) => a.after_seq - b.after_seq || a.id - b.id);
+    return this.noticesCache;
   }
 
   sorted() {
@@ -69,6 +94,21 @@ export class ConversationView {
   }
 }
 
+/** What a message shows: a change in any of it means a redraw. */
+function signature(m) {
+  return JSON.stringify([m.status, m.content, m.edited_at ?? null, m.reactions ?? [], m.reply_to ?? null, m.recalled_by ?? null, m.read_count ?? null]);
+}
+
+/** Reactions with the caller's `me` flag kept: from the copy itself when it has one, else
+ * from the listed reactors (the first 10) or what was known before. */
+export function withMe(reactions, before = [], meId = null) {
+  return reactions.map((reaction) => {
+    if ("me" in reaction) return reaction;
+    const known = before?.find((r) => r.emoji === reaction.emoji)?.me ?? false;
+    return { ...reaction, me: reaction.user_ids.includes(meId) || (known && reaction.count > reaction.user_ids.length) };
+  });
+}
+
 export class Store extends EventTarget {
   constructor() {
     super();
@@ -80,29 +120,44 @@ export class Store extends EventTarget {
     this.conversations = new Map(); // id → ConversationVO (+ peerReadSeq, members)
     this.views = new Map(); // id → ConversationView, for conversations opened at least once
     this.users = new Map(); // id → UserVO, for names and presence
+    // Pushes about a user (user.updated, presence) are counted: a REST answer to a request made
+    // before the last of them carries older values of what it pushed, and must not bring them back.
+    this.userPushes = 0;
+    this.userPushedAt = new Map(); // user id → this.userPushes when their last push arrived
     this.outbox = []; // messages not yet acknowledged by the server, oldest first
     this.typing = new Map(); // conversation id → Map(user id → expiry ms)
     this.openId = null;
     this.connection = { state: "idle", retryAt: null };
     this.clockSkew = 0; // server time minus local time, in ms
+    this.focus = null; // {id, seq}: a message to bring into view (a search hit)
   }
 
-  /** what: "conversations" | "messages" | "typing" | "connection" | "users" | "open" */
+  /** what: "conversations" | "messages" | "typing" | "connection" | "users" | "open" | "focus" */
   changed(what, id = null) {
     this.dispatchEvent(new CustomEvent("change", { detail: { what, id } }));
   }
 
-  upsertUser(user) {
+  /** `askedAt`: this.userPushes when the request whose answer holds `user` was made; pushes
+   * pass nothing. */
+  upsertUser(user, askedAt = Infinity) {
     if (!user) return;
     const old = this.users.get(user.id);
-    this.users.set(user.id, { ...old, ...user });
+    const stale = old && (this.userPushedAt.get(user.id) ?? 0) > askedAt;
+    this.users.set(user.id, stale ? { ...old, ...user, ...pick(old, PUSHED_USER_FIELDS) } : { ...old, ...user });
   }
 
-  upsertConversation(vo) {
+  /** What a push (user.updated, presence) says about a user. */
+  userPushed(user) {
+    this.userPushedAt.set(user.id, ++this.userPushes);
+    this.upsertUser(user);
+  }
+
+  /** `askedAt`: as for upsertUser, for the members and the peer the VO carries. */
+  upsertConversation(vo, askedAt = Infinity) {
     const old = this.conversations.get(vo.id);
     const merged = { ...old, ...vo };
     // conversation.updated carries null markers (they differ per member): keep ours.
-    for (const key of ["last_read_seq", "unread_count"]) {
+    for (const key of ["last_read_seq", "unread_count", "mention_count"]) {
       if (vo[key] === null || vo[key] === undefined) merged[key] = old ? old[key] : 0;
     }
     if (vo.unread_count !== null && vo.unread_count !== undefined) {
@@ -120,12 +175,15 @@ export class Store extends EventTarget {
     }
     merged.peerReadSeq = Math.max(old?.peerReadSeq ?? 0, vo.peerReadSeq ?? 0);
     if (vo.members) {
-      for (const member of vo.members) this.upsertUser(member);
+      for (const member of vo.members) this.upsertUser(member, askedAt);
       merged.memberIds = vo.members.map((member) => member.id);
+      // MemberVO carries each member's role in this conversation (owner, admin, member).
+      merged.roles = new Map(vo.members.filter((member) => member.role).map((member) => [member.id, member.role]));
     } else if (old?.memberIds) {
       merged.memberIds = old.memberIds;
+      merged.roles = old.roles;
     }
-    if (vo.peer) this.upsertUser(vo.peer);
+    if (vo.peer) this.upsertUser(vo.peer, askedAt);
     this.conversations.set(vo.id, merged);
     return merged;
   }
@@ -144,15 +202,19 @@ export class Store extends EventTarget {
     return this.users.get(conversation.peer.id) || conversation.peer;
   }
 
-  /** Latest activity first, as the server orders them. */
-  sortedConversations() {
+  /** Pinned first, then latest activity first, as the server orders them. `archived`: the
+   * archived ones instead of the others. */
+  sortedConversations({ archived = false } = {}) {
     const activity = (c) => Math.max(c.last_message?.created_at ?? 0, c.updated_at ?? 0, c.created_at ?? 0);
-    return [...this.conversations.values()].filter((c) => !c.draft).sort((a, b) => activity(b) - activity(a) || b.id - a.id);
+    return [...this.conversations.values()]
+      .filter((c) => !c.draft && Boolean(c.archived) === archived)
+      .sort((a, b) => Boolean(b.pinned) - Boolean(a.pinned) || activity(b) - activity(a) || b.id - a.id);
   }
 
+  /** Unread messages for the tab title: muted conversations do not count. */
   totalUnread() {
     let total = 0;
-    for (const conversation of this.conversations.values()) total += conversation.unread_count || 0;
+    for (const conversation of this.conversations.values()) if (!conversation.muted) total += conversation.unread_count || 0;
     return total;
   }
 

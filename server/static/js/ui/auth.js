@@ -1,6 +1,7 @@
 // The sign-in and sign-up screens.
 
 import { $, show } from "../dom.js";
+import { secondFactor } from "./twoFactorLogin.js";
 
 /**
  * Wires both forms. `onSignedIn(loginResult)` gets the server's {token, user, ...}.
@@ -21,7 +22,13 @@ export function setupAuth(api, onSignedIn) {
     const password = loginForm.password.value;
     if (!identity || !password) return fail(loginForm, "Enter your username (or email) and password.");
     await busy(loginForm, async () => {
-      const result = await api.login(identity, password);
+      let result;
+      try {
+        result = await api.login(identity, password);
+      } catch (error) {
+        if (!error.data?.two_factor_required) throw error;
+        result = await secondFactor(api, error.data.challenge);
+      }
       loginForm.reset();
       onSignedIn(result);
     });

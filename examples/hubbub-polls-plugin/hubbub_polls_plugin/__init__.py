@@ -1,0 +1,1 @@
+"""An example Hubbub plugin: polls on messages."""

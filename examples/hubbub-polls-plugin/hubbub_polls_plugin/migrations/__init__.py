@@ -1,0 +1,2 @@
+"""The plugin's alembic revisions (entry point group hubbub.migrations), recorded in the
+server's database in the table alembic_version_polls. `hubbub migrate` runs them."""

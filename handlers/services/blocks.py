@@ -1,0 +1,40 @@
+"""Blocking: a user stops another from writing to them directly and from seeing their presence
+and typing (the checks sit where those happen: `conversations`, `messaging`, `users`)."""
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from handlers.errors import NotFound, ValidationFailed
+from handlers.objects import user_vo
+from handlers.push import Pusher
+from storage import blocks as block_store
+from storage import users as user_store
+from storage.clock import to_millis
+
+
+class BlockService:
+    def __init__(self, db: AsyncEngine, pusher: Pusher) -> None:
+        self._db = db
+        self._pusher = pusher
+
+    async def block(self, user_id: int, target_id: int) -> None:
+        """Idempotent; 404 for no such user, 422 for oneself."""
+        if target_id == user_id:
+            raise ValidationFailed({"id": ["you cannot block yourself"]})
+        async with self._db.begin() as conn:
+            if await user_store.get_user(conn, target_id) is None:
+                raise NotFound("no such user")
+            await block_store.block(conn, user_id, target_id)
+
+    async def unblock(self, user_id: int, target_id: int) -> None:
+        """Idempotent; 404 for no such user."""
+        async with self._db.begin() as conn:
+            if await user_store.get_user(conn, target_id) is None:
+                raise NotFound("no such user")
+            await block_store.unblock(conn, user_id, target_id)
+
+    async def blocked(self, user_id: int) -> list[dict]:
+        """BlockedUserVOs: UserVO and `blocked_at`, latest first; one who blocked the caller
+        back shows offline."""
+        async with self._db.connect() as conn:
+            rows = await block_store.list_blocked(conn, user_id)
+        return [{**user_vo(row, self._pusher.is_online(row.id) and not row.blocked_viewer), "blocked_at": to_millis(row.blocked_at)} for row in rows]
