@@ -518,7 +518,10 @@ export function setupConversation(chat, store, api) {
   // --- scrolling: older pages when reaching the top -------------------------------------------
 
   messagesEl.addEventListener("scroll", () => {
-    if (sizeOf() !== listSize) return; // a resize moved it: the observer below puts it back
+    // A resize not yet observed that left the list scrolled to its end was the browser clamping
+    // it: the observer below puts it back. Any other scroll is the user's, even mid-resize.
+    const atEnd = messagesEl.scrollTop >= messagesEl.scrollHeight - messagesEl.clientHeight - 1;
+    if (sizeOf() !== listSize && atEnd) return;
     stickToBottom = messagesEl.scrollHeight - messagesEl.scrollTop - messagesEl.clientHeight < NEAR_BOTTOM_PX;
     rememberAnchor();
     if (messagesEl.scrollTop < NEAR_TOP_PX) loadOlder();
