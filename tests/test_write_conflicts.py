@@ -1,6 +1,10 @@
-"""Sends and the search indexer never deadlock each other, and a send whose transaction InnoDB
-rolls back for a deadlock is written again instead of answered 503 (bench/FINDINGS.md,
-"Deadlock"). MySQL/MariaDB only: SQLite has one writer at a time.
+"""Sends and the search indexer never deadlock each other, and a transaction InnoDB rolls back
+for a deadlock is run again instead of answered 503: a send's (bench/FINDINGS.md, "Deadlock"),
+and those of the other writes that meet sends' locks (`storage.transactions.in_transaction`:
+member changes, read markers, reactions, edits, recalls, conversations made and deleted,
+profiles, settings, blocks, refreshes, account deletion); shown here for a removal, a read
+marker and a reaction.
+MySQL/MariaDB only: SQLite has one writer at a time.
 
 The deadlock the open-loop benchmark met: the indexer's insert checked its foreign keys, taking
 shared locks on `conversations` (and `messages`) rows in its batch's order, while the group
@@ -149,6 +153,65 @@ async def test_a_removal_that_loses_a_deadlock_is_run_again(client, users, datab
     assert [n["kind"] for n in history["notices"]].count("removed") == 1, history
 
 
+async def test_a_read_marker_that_loses_a_deadlock_is_run_again(client, users, database_url, caplog):
+    """A real InnoDB deadlock against a read marker's advance, as a send from the reader's other
+    device makes it (that send marks the same message read, then moves the same marker): the
+    advance holds the reader's marker and waits for the message, another transaction holds the
+    message and asks for the marker. The advance is rolled back, run again and answered 200."""
+    caplog.set_level(logging.INFO, logger="storage.transactions")
+    alice, bob = await users.make("alice"), await users.make("bob")
+    sent = await bob.ok("POST", "/api/messages", json={"receiver_id": alice.id, "content": "read me"})
+    conversation_id = sent["conversation_id"]
+
+    locker = await asyncio.to_thread(connect, database_url)
+    try:
+        await asyncio.to_thread(run, locker, "CREATE TABLE ballast (id INT PRIMARY KEY)")
+        await asyncio.to_thread(run, locker, BALLAST)
+        await asyncio.to_thread(run, locker, "SELECT id FROM messages WHERE id = %s FOR UPDATE", sent["id"])
+        reading = asyncio.create_task(alice.call("POST", f"/api/conversations/{conversation_id}/read", json={"seq": sent["seq"]}))
+        await until_marker_moved(database_url, conversation_id, alice.id, sent["seq"])
+        await asyncio.to_thread(
+            run, locker, "SELECT user_id FROM conversation_members WHERE conversation_id = %s AND user_id = %s FOR UPDATE", conversation_id, alice.id
+        )
+        await asyncio.to_thread(locker.rollback)
+    finally:
+        locker.close()
+    status, body = await reading
+    assert status == 200, body
+    assert [r.getMessage() for r in caplog.records if "read marker's advance was rolled back (1213)" in r.getMessage()], "no deadlock met"
+    assert body["data"] == {"conversation_id": conversation_id, "last_read_seq": sent["seq"], "unread_count": 0}
+    history = await bob.ok("GET", f"/api/conversations/{conversation_id}/messages")
+    assert [m["status"] for m in history] == [STATUS_READ]
+
+
+async def test_a_reaction_that_loses_a_deadlock_is_run_again(client, users, database_url, caplog):
+    """A real InnoDB deadlock against a reaction: it holds the conversation's row and waits for
+    the message's, another transaction holds the message's and asks for the conversation's.
+    The reaction is rolled back, run again and answered 200, stored once and pushed once."""
+    caplog.set_level(logging.INFO, logger="storage.transactions")
+    alice, bob = await users.make("alice"), await users.make("bob")
+    sent = await bob.ok("POST", "/api/messages", json={"receiver_id": alice.id, "content": "react to me"})
+    b = await online(bob)
+
+    locker = await asyncio.to_thread(connect, database_url)
+    try:
+        await asyncio.to_thread(run, locker, "CREATE TABLE ballast (id INT PRIMARY KEY)")
+        await asyncio.to_thread(run, locker, BALLAST)
+        await asyncio.to_thread(run, locker, "SELECT id FROM messages WHERE id = %s FOR UPDATE", sent["id"])
+        reacting = asyncio.create_task(alice.call("PUT", f"/api/messages/{sent['id']}/reactions/👍"))
+        await until_locked(database_url, "conversations", sent["conversation_id"])
+        await asyncio.to_thread(run, locker, "SELECT id FROM conversations WHERE id = %s FOR UPDATE", sent["conversation_id"])
+        await asyncio.to_thread(locker.rollback)
+    finally:
+        locker.close()
+    status, body = await reacting
+    assert status == 200, body
+    assert [r.getMessage() for r in caplog.records if "reaction was rolled back (1213)" in r.getMessage()], "no deadlock met"
+    assert body["data"]["reactions"] == [{"emoji": "👍", "count": 1, "user_ids": [alice.id], "me": True}]
+    pushed = await take(b[0], "message.reaction")
+    assert [(event["user_id"], event["emoji"], event["added"]) for event in pushed] == [(alice.id, "👍", True)]
+
+
 BALLAST = "INSERT INTO ballast (id) WITH RECURSIVE n (id) AS (SELECT 1 UNION ALL SELECT id + 1 FROM n WHERE id < 500) SELECT id FROM n"
 
 
@@ -163,6 +226,32 @@ async def until_member_gone(database_url: str, conversation_id: int, user_id: in
     """Until the member's row is deleted, committed or not."""
     query = "SELECT COUNT(*) = 0 FROM conversation_members WHERE conversation_id = %s AND user_id = %s"
     await until_seen(database_url, query, (conversation_id, user_id), "the removal never deleted the member")
+
+
+async def until_marker_moved(database_url: str, conversation_id: int, user_id: int, seq: int) -> None:
+    """Until the member's read marker is at `seq`, committed or not."""
+    query = "SELECT COUNT(*) = 1 FROM conversation_members WHERE conversation_id = %s AND user_id = %s AND last_read_seq = %s"
+    await until_seen(database_url, query, (conversation_id, user_id, seq), "the marker never moved")
+
+
+async def until_locked(database_url: str, table: str, row_id: int) -> None:
+    """Until another transaction holds the row's write lock (a NOWAIT lock of it fails)."""
+    probe = await asyncio.to_thread(connect, database_url)
+    try:
+        await asyncio.to_thread(probe.autocommit, True)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + WAIT_SECONDS
+        while True:
+            try:
+                await asyncio.to_thread(run, probe, f"SELECT id FROM {table} WHERE id = %s FOR UPDATE NOWAIT", row_id)
+            except pymysql.err.OperationalError as exc:
+                if exc.args[0] in (1205, 3572):  # lock wait timeout (MariaDB), ER_LOCK_NOWAIT (MySQL)
+                    return
+                raise
+            assert loop.time() < deadline, f"nothing ever locked {table} {row_id}"
+            await asyncio.sleep(0.01)
+    finally:
+        probe.close()
 
 
 async def until_seen(database_url: str, query: str, params: tuple, never: str) -> None:

@@ -16,6 +16,7 @@ from storage import tokens as token_store
 from storage import two_factor as totp_store
 from storage import users as user_store
 from storage.clock import utc_now
+from storage.transactions import in_transaction
 
 STATUS_ENABLED = 1
 STATUS_DISABLED = 0
@@ -33,33 +34,42 @@ class AccountAdmin:
     async def disable(self, username: str) -> Row:
         """The user can no longer log in, and every token of theirs is revoked: enabling them
         again does not bring an old session back."""
-        async with self._db.begin() as conn:
+        async def write(conn: AsyncConnection) -> Row:
             user = await _user(conn, username)
             await user_store.set_status(conn, user.id, STATUS_DISABLED)
             await token_store.revoke_all(conn, user.id)
             return await user_store.get_user(conn, user.id)
 
+        return await in_transaction(self._db, write, "a user's disabling")
+
     async def enable(self, username: str) -> Row:
-        async with self._db.begin() as conn:
+        async def write(conn: AsyncConnection) -> Row:
             user = await _user(conn, username)
             await user_store.set_status(conn, user.id, STATUS_ENABLED)
             return await user_store.get_user(conn, user.id)
 
+        return await in_transaction(self._db, write, "a user's enabling")
+
     async def reset_password(self, username: str, password: str) -> Row:
         """A new password, and every token revoked: whoever knew the old one is logged out."""
         password_hash = await hash_password(password, self._settings.bcrypt_rounds)
-        async with self._db.begin() as conn:
+
+        async def write(conn: AsyncConnection) -> Row:
             user = await _user(conn, username)
             await user_store.set_password_hash(conn, user.id, password_hash)
             await token_store.revoke_all(conn, user.id)
             return user
 
+        return await in_transaction(self._db, write, "a password's reset")
+
     async def revoke_tokens(self, username: str) -> Row:
         """Every token the user holds now stops working; logging in again makes a valid one."""
-        async with self._db.begin() as conn:
+        async def write(conn: AsyncConnection) -> Row:
             user = await _user(conn, username)
             await token_store.revoke_all(conn, user.id)
             return user
+
+        return await in_transaction(self._db, write, "a revocation of tokens")
 
     async def sessions(self, username: str) -> tuple[Row, list[Row]]:
         """The user and their live sessions, most recently seen first."""
@@ -69,19 +79,23 @@ class AccountAdmin:
 
     async def revoke_session(self, username: str, session_id: int) -> Row:
         """One live session of the user stops working; 404 when it is not one of theirs."""
-        async with self._db.begin() as conn:
+        async def write(conn: AsyncConnection) -> Row:
             user = await _user(conn, username)
             if not await session_store.revoke(conn, session_id, user.id, utc_now()):
                 raise NotFound(f"user {username!r} has no live session {session_id}")
             return user
 
+        return await in_transaction(self._db, write, "a session's revocation")
+
     async def reset_two_factor(self, username: str) -> Row:
         """Two-factor off (a user who lost their authenticator and their recovery codes): the
         password alone logs in again, and the user may enrol anew."""
-        async with self._db.begin() as conn:
+        async def write(conn: AsyncConnection) -> Row:
             user = await _user(conn, username)
             await totp_store.clear(conn, user.id)
             return user
+
+        return await in_transaction(self._db, write, "a reset of two-factor")
 
     async def users(self, *, prefix: str | None, after: int | None, limit: int) -> list[Row]:
         async with self._db.connect() as conn:

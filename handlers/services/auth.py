@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Row
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from handlers.errors import Conflict, Forbidden, Unauthorized
 from handlers.objects import me_vo
@@ -20,6 +20,7 @@ from storage import sessions as session_store
 from storage import tokens as token_store
 from storage import users as user_store
 from storage.clock import to_millis, utc_now
+from storage.transactions import in_transaction
 
 BAD_CREDENTIALS = "invalid username, email or password"
 WRONG_PASSWORD = "current password is wrong"
@@ -87,8 +88,11 @@ class AuthService:
             raise _taken_conflict(taken)
         password_hash = await hash_password(password, self._settings.bcrypt_rounds)
         try:
-            async with self._db.begin() as conn:
-                row = await user_store.insert_user(conn, username=username, email=email, password_hash=password_hash, nickname=nickname)
+            row = await in_transaction(
+                self._db,
+                lambda conn: user_store.insert_user(conn, username=username, email=email, password_hash=password_hash, nickname=nickname),
+                "a registration",
+            )
         except IntegrityError:
             # Lost a race with another registration of the same name or email.
             async with self._db.connect() as conn:
@@ -125,15 +129,18 @@ class AuthService:
         """A session of the user `row` on the caller's device: LoginVO."""
         refresh_token = secrets.token_urlsafe(32)
         now = utc_now()
-        async with self._db.begin() as conn:
-            session_id = await session_store.create(
+        session_id = await in_transaction(
+            self._db,
+            lambda conn: session_store.create(
                 conn,
                 user_id=row.id,
                 device=device_label(device, user_agent),
                 refresh_hash=refresh_hash(refresh_token),
                 now=now,
                 expires_at=now + timedelta(seconds=self._settings.refresh_ttl_seconds),
-            )
+            ),
+            "a login's session",
+        )
         return {**self._tokens(row.id, row.token_generation, session_id, refresh_token), "user": me_vo(row, online=False)}
 
     def _tokens(self, user_id: int, generation: int, session_id: int, refresh_token: str) -> dict:
@@ -155,7 +162,7 @@ class AuthService:
         old_hash = refresh_hash(refresh_token)
         new_token = secrets.token_urlsafe(32)
         now = utc_now()
-        async with self._db.begin() as conn:
+        async def write(conn: AsyncConnection) -> tuple[Row, bool]:
             found = await session_store.find_refresh(conn, old_hash)
             if found is None or found.revoked_at is not None or found.expires_at <= now:
                 raise Unauthorized(BAD_REFRESH)
@@ -171,6 +178,9 @@ class AuthService:
             )
             if not rotated:
                 await session_store.revoke(conn, found.session_id, found.user_id, now)
+            return found, rotated
+
+        found, rotated = await in_transaction(self._db, write, "a refresh")
         if not rotated:
             raise RefreshTokenReused(found.session_id)
         return self._tokens(found.user_id, found.token_generation, found.session_id, new_token)
@@ -192,14 +202,15 @@ class AuthService:
 
     async def revoke_session(self, claims: TokenClaims, session_id: int) -> bool:
         """Revoke one of the caller's live sessions (the current one too); False: none such."""
-        async with self._db.begin() as conn:
-            return await session_store.revoke(conn, session_id, claims.user_id, utc_now())
+        return await in_transaction(self._db, lambda conn: session_store.revoke(conn, session_id, claims.user_id, utc_now()), "a session's revocation")
 
     async def logout_others(self, claims: TokenClaims) -> None:
         """Revoke every other session and token of the caller; theirs stays valid."""
-        async with self._db.begin() as conn:
+        async def write(conn: AsyncConnection) -> None:
             if not await token_store.revoke_all_but(conn, claims.user_id, claims.jti, claims.generation, claims.session_id):
                 raise Unauthorized("token revoked")
+
+        await in_transaction(self._db, write, "a logout of the other sessions")
 
     async def authenticate(self, token: str) -> TokenClaims:
         """Claims of a valid, unrevoked token of an existing, enabled user; else 401/403. A
@@ -222,8 +233,7 @@ class AuthService:
             now = utc_now()
             if now - user.session_seen_at >= timedelta(seconds=self._settings.session_seen_every_seconds):
                 # At most once per session every few minutes: a request costs no write.
-                async with self._db.begin() as conn:
-                    await session_store.touch(conn, claims.session_id, now)
+                await in_transaction(self._db, lambda conn: session_store.touch(conn, claims.session_id, now), "a session's last-seen time")
         return claims
 
     async def sessions_ended(self, user_ids: list[int]) -> dict[int, tuple[int, str | None] | None]:
@@ -262,12 +272,14 @@ class AuthService:
         the token is fine, and a client must not take the answer for a logout."""
         await self.check_password(claims, current_password, client_address)
         password_hash = await hash_password(new_password, self._settings.bcrypt_rounds)
-        async with self._db.begin() as conn:
+        async def write(conn: AsyncConnection) -> None:
             # The token is checked again in the same statement: revoked since the request began
             # (logout, `hubbub token revoke`, disabling), it must not be brought back as the kept one.
             if not await token_store.revoke_all_but(conn, claims.user_id, claims.jti, claims.generation, claims.session_id):
                 raise Unauthorized("token revoked")
             await user_store.set_password_hash(conn, claims.user_id, password_hash)
+
+        await in_transaction(self._db, write, "a password change")
 
     async def check_password(self, claims: TokenClaims, password: str, client_address: str) -> None:
         """The caller's own password, checked as a login is (the same throttle and counts: 429);
@@ -292,7 +304,7 @@ class AuthService:
         the caller's too."""
         now = utc_now()
         hold_days = self._settings.deleted_username_hold_days
-        async with self._db.begin() as conn:
+        async def write(conn: AsyncConnection) -> list[deletion_store.Handover]:
             await token_store.revoke_all(conn, claims.user_id)
             if not await deletion_store.anonymise(conn, claims.user_id, now, now + timedelta(days=hold_days) if hold_days else None):
                 raise Unauthorized("token revoked")
@@ -300,16 +312,18 @@ class AuthService:
             await deletion_store.close_direct_conversations(conn, claims.user_id, now)
             if self._settings.deleted_user_content == "remove":
                 await deletion_store.remove_sent_content(conn, claims.user_id)
-        return handovers
+            return handovers
+
+        # The handover takes rows of groups that sends and member changes lock too.
+        return await in_transaction(self._db, write, "an account's deletion")
 
     async def logout(self, claims: TokenClaims) -> None:
         """Revoke the token's session, or the token itself when it has none."""
-        async with self._db.begin() as conn:
-            if claims.session_id is not None:
-                await session_store.revoke(conn, claims.session_id, claims.user_id, utc_now())
-            else:
-                expires_at = datetime.fromtimestamp(claims.expires_at, UTC).replace(tzinfo=None)
-                await token_store.revoke(conn, claims.jti, expires_at)
+        if claims.session_id is not None:
+            await in_transaction(self._db, lambda conn: session_store.revoke(conn, claims.session_id, claims.user_id, utc_now()), "a logout")
+        else:
+            expires_at = datetime.fromtimestamp(claims.expires_at, UTC).replace(tzinfo=None)
+            await in_transaction(self._db, lambda conn: token_store.revoke(conn, claims.jti, expires_at), "a logout")
 
 
 def _taken_conflict(taken: set[str]) -> Conflict:

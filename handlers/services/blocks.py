@@ -1,7 +1,7 @@
 """Blocking: a user stops another from writing to them directly and from seeing their presence
 and typing (the checks sit where those happen: `conversations`, `messaging`, `users`)."""
 
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from handlers.errors import NotFound, ValidationFailed
 from handlers.objects import user_vo
@@ -9,6 +9,7 @@ from handlers.push import Pusher
 from storage import blocks as block_store
 from storage import users as user_store
 from storage.clock import to_millis
+from storage.transactions import in_transaction
 
 
 class BlockService:
@@ -20,17 +21,21 @@ class BlockService:
         """Idempotent; 404 for no such user, 422 for oneself."""
         if target_id == user_id:
             raise ValidationFailed({"id": ["you cannot block yourself"]})
-        async with self._db.begin() as conn:
+        async def write(conn: AsyncConnection) -> None:
             if await user_store.get_user(conn, target_id) is None:
                 raise NotFound("no such user")
             await block_store.block(conn, user_id, target_id)
 
+        await in_transaction(self._db, write, "a block")
+
     async def unblock(self, user_id: int, target_id: int) -> None:
         """Idempotent; 404 for no such user."""
-        async with self._db.begin() as conn:
+        async def write(conn: AsyncConnection) -> None:
             if await user_store.get_user(conn, target_id) is None:
                 raise NotFound("no such user")
             await block_store.unblock(conn, user_id, target_id)
+
+        await in_transaction(self._db, write, "an unblock")
 
     async def blocked(self, user_id: int) -> list[dict]:
         """BlockedUserVOs: UserVO and `blocked_at`, latest first; one who blocked the caller

@@ -208,13 +208,15 @@ class ConversationService:
         """The direct conversation with `peer_id`, created when missing: (vo, created)."""
         if peer_id == user_id:
             raise ValidationFailed({"peer_id": ["a direct conversation needs another user"]})
-        async with self._db.begin() as conn:
+        async def write(conn: AsyncConnection) -> tuple[dict[int, dict], bool]:
             if not _is_person(await user_store.get_user(conn, peer_id)):
                 raise NotFound("no such user")
             if await block_store.is_blocked(conn, peer_id, user_id):
                 raise Forbidden()
             conversation, created = await conversation_store.get_or_create_direct(conn, user_id, peer_id)
-            views = await self.views(conn, conversation.id)
+            return await self.views(conn, conversation.id), created
+
+        views, created = await in_transaction(self._db, write, "a direct conversation's creation")
         if created:
             self.announce_created(views, user_id)
         return views[user_id], created
@@ -230,16 +232,18 @@ class ConversationService:
             existing = await conversation_store.find_direct(conn, user_id, peer_id)
         if existing is not None:
             return self._remember_direct(pair, existing.id)
-        async with self._db.begin() as conn:
+        async def write(conn: AsyncConnection) -> tuple[int, dict[int, dict]]:
             if not _is_person(await user_store.get_user(conn, peer_id)):
                 raise NotFound("no such user")
             # A blocked user starts nothing (the writer refuses their messages in an existing one).
             if await block_store.is_blocked(conn, peer_id, user_id):
                 raise Forbidden()
             conversation, created = await conversation_store.get_or_create_direct(conn, user_id, peer_id)
-            views = await self.views(conn, conversation.id) if created else {}
+            return conversation.id, await self.views(conn, conversation.id) if created else {}
+
+        conversation_id, views = await in_transaction(self._db, write, "a direct conversation's creation")
         self.announce_created(views, user_id)
-        return self._remember_direct(pair, conversation.id)
+        return self._remember_direct(pair, conversation_id)
 
     def _remember_direct(self, pair: tuple[int, int], conversation_id: int) -> int:
         if len(self._direct_ids) >= DIRECT_CACHE_MAX:
@@ -251,14 +255,16 @@ class ConversationService:
         wanted = sorted(set(member_ids) | {owner_id})
         if len(wanted) > self._settings.group_max_members:
             raise ValidationFailed({"member_ids": [f"a group has at most {self._settings.group_max_members} members"]})
-        async with self._db.begin() as conn:
+        async def write(conn: AsyncConnection) -> tuple[Row, dict[int, dict]]:
             found = {row.id for row in await user_store.get_users(conn, wanted)}
             missing = [user_id for user_id in wanted if user_id not in found]
             if missing:
                 raise ValidationFailed({"member_ids": [f"no such user: {', '.join(map(str, missing))}"]})
             conversation = await conversation_store.create_group(conn, owner_id=owner_id, name=name, member_ids=wanted)
             created = await notice_store.add_notice(conn, conversation.id, after_seq=0, kind=notice_store.CREATED, actor_id=owner_id, data={"name": name})
-            views = await self.views(conn, conversation.id)
+            return created, await self.views(conn, conversation.id)
+
+        created, views = await in_transaction(self._db, write, "a group's creation")
         self.announce_created(views, owner_id)
         self.push_notices(list(views), [notice_vo(created)])
         return views[owner_id]
@@ -292,7 +298,7 @@ class ConversationService:
         """The caller's own mute, pin and archive of a conversation. The caller's other sockets
         hear `conversation.updated` (nobody else: these are nobody else's business); settings
         the caller has already are a retry, pushed to nobody."""
-        async with self._db.begin() as conn:
+        async def write(conn: AsyncConnection) -> tuple[dict, bool]:
             membership = await require_member(conn, conversation_id, user_id)
             current = await conversation_store.member_settings(conn, conversation_id, user_id)
             values: dict[str, Any] = {key: changes[key] for key in ("muted", "pinned") if key in changes and changes[key] != bool(getattr(current, key))}
@@ -301,17 +307,22 @@ class ConversationService:
                 values["archived_seq"] = membership.last_seq if changes["archived"] else None
             if values:
                 await conversation_store.update_member_settings(conn, conversation_id, user_id, **values)
-            vo = (await self.views(conn, conversation_id, [user_id]))[user_id]
-        if values:
+            return (await self.views(conn, conversation_id, [user_id]))[user_id], bool(values)
+
+        vo, changed = await in_transaction(self._db, write, "a member's settings")
+        if changed:
             self._pusher.to_users([user_id], CONVERSATION_UPDATED, {**vo, "by": user_id}, exclude=origin)
         return vo
 
     async def delete(self, user_id: int, conversation_id: int) -> None:
-        async with self._db.begin() as conn:
+        async def write(conn: AsyncConnection) -> list[int]:
             await self._require_owner(conn, conversation_id, user_id)
             audience = await conversation_store.member_ids(conn, conversation_id)
             await notice_store.delete_for_conversation(conn, conversation_id)
             await conversation_store.delete_conversation(conn, conversation_id)
+            return audience
+
+        audience = await in_transaction(self._db, write, "a conversation's deletion")
         self._pusher.to_users(audience, CONVERSATION_DELETED, {"conversation_id": conversation_id, "by": user_id})
         self._lifecycle.emit(DELETED, {"conversation_id": conversation_id, "member_ids": sorted(audience)})
 

@@ -19,6 +19,7 @@ from storage import files as file_store
 from storage.blobs import BlobStore, BlobTooLarge
 from storage.clock import to_millis
 from storage.tables import MSG_IMAGE
+from storage.transactions import in_transaction
 
 SNIFF_BYTES = 8192
 UNKNOWN_TYPE = "application/octet-stream"
@@ -88,8 +89,11 @@ class FileService:
         except BlobTooLarge:
             raise PayloadTooLarge(f"files are limited to {self._settings.upload_max_bytes} bytes") from None
         try:
-            async with self._db.begin() as conn:
-                row = await file_store.insert_file(conn, owner_id=owner_id, name=clean_name(filename), size=size, mime=sniff(sniffing.head), storage_key=key)
+            row = await in_transaction(
+                self._db,
+                lambda conn: file_store.insert_file(conn, owner_id=owner_id, name=clean_name(filename), size=size, mime=sniff(sniffing.head), storage_key=key),
+                "a file's record",
+            )
         except BaseException:
             await self._blobs.delete(key)
             raise

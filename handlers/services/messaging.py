@@ -30,6 +30,7 @@ from storage import reactions as reaction_store
 from storage.clock import to_millis, utc_now
 from storage.messages import NewMessage
 from storage.tables import CONVERSATION_DIRECT, CONVERSATION_GROUP, MSG_TEXT, ROLE_ADMIN, ROLE_OWNER, STATUS_RECALLED
+from storage.transactions import in_transaction
 
 
 class ForwardOf(NamedTuple):
@@ -178,7 +179,7 @@ class MessagingService:
             return await message_view(conn, original)
 
     async def mark_read(self, user_id: int, conversation_id: int, seq: int, *, origin: Socket | None = None) -> dict:
-        async with self._db.begin() as conn:
+        async def write(conn: AsyncConnection) -> tuple[int, int, list[int]]:
             membership = await require_member(conn, conversation_id, user_id)
             before = membership.last_read_seq
             marker = await conversation_store.advance_read_marker(conn, conversation_id, user_id, min(seq, membership.last_seq))
@@ -186,6 +187,11 @@ class MessagingService:
                 await message_store.mark_direct_read(conn, conversation_id, user_id, marker)
             unread = await conversation_store.unread_count(conn, conversation_id, user_id)
             audience = await conversation_store.member_ids(conn, conversation_id) if marker > before else []
+            return marker, unread, audience
+
+        # A send of the caller's other device marks the same messages read and moves the same
+        # marker, in the other order: InnoDB may roll this back for it.
+        marker, unread, audience = await in_transaction(self._db, write, "a read marker's advance")
         if audience:
             self._pusher.to_users(audience, MESSAGE_READ, {"conversation_id": conversation_id, "user_id": user_id, "last_read_seq": marker}, exclude=origin)
         return {"conversation_id": conversation_id, "last_read_seq": marker, "unread_count": unread}
@@ -193,13 +199,13 @@ class MessagingService:
     async def recall(self, user_id: int, message_id: int) -> dict:
         """The sender recalls its message within the recall window; a group's owner or admin
         recalls another member's at any time (a moderation recall, which names them)."""
-        async with self._db.begin() as conn:
+        async def write(conn: AsyncConnection) -> tuple[Row, dict, list[int] | None]:
             message, membership = await self._message_locked(conn, user_id, message_id)
             moderated = message.sender_id != user_id
             if moderated:
                 await _require_moderator(conn, message, membership)
             if message.status == STATUS_RECALLED:
-                return await message_view(conn, message)
+                return message, await message_view(conn, message), None
             if not moderated:
                 window = self._conversations.recall_window(membership)
                 if utc_now() - message.created_at > timedelta(seconds=window):
@@ -210,7 +216,12 @@ class MessagingService:
             await reaction_store.delete_for_message(conn, message_id)
             await mention_store.delete_for_message(conn, message_id)
             audience = await conversation_store.member_ids(conn, message.conversation_id)
-            recalled = await message_view(conn, message, status=STATUS_RECALLED, change_seq=change_seq, recalled_by=recalled_by)
+            return message, await message_view(conn, message, status=STATUS_RECALLED, change_seq=change_seq, recalled_by=recalled_by), audience
+
+        message, recalled, audience = await in_transaction(self._db, write, "a recall")
+        if audience is None:
+            return recalled  # recalled already: a retry
+        change_seq, recalled_by = recalled["change_seq"], recalled["recalled_by"]
         event = {
             "conversation_id": message.conversation_id,
             "message_id": message_id,
@@ -235,18 +246,22 @@ class MessagingService:
             await require_not_blocked(conn, membership, user_id)
         if self._hooks.hooks:
             content = await self._run_hooks(user_id, message.conversation_id, None, content, MSG_TEXT)
-        async with self._db.begin() as conn:
+        async def write(conn: AsyncConnection) -> tuple[dict, list[int] | None]:
             message, membership = await self._own_message_locked(conn, user_id, message_id, "edit")
             self._require_editable(message, membership)
             # Checked again under the lock: a block made while the hooks ran still refuses.
             await require_not_blocked(conn, membership, user_id)
             if message.content == content:
-                return await message_view(conn, message)
+                return await message_view(conn, message), None
             change_seq = await message_store.record_change(conn, message.conversation_id, message_id)
             now = utc_now()
             await message_store.edit_content(conn, message, content, change_seq, now)
             audience = await conversation_store.member_ids(conn, message.conversation_id)
-            edited = await message_view(conn, message, content=content, edited_at=now, change_seq=change_seq)
+            return await message_view(conn, message, content=content, edited_at=now, change_seq=change_seq), audience
+
+        edited, audience = await in_transaction(self._db, write, "an edit")
+        if audience is None:
+            return edited  # the same content again: a retry
         self._pusher.to_users(audience, MESSAGE_EDITED, edited, exclude=origin)
         self._lifecycle.emit(EDITED, edited)
         return edited

@@ -16,6 +16,7 @@ from storage import messages as message_store
 from storage import reactions as reaction_store
 from storage.clock import utc_now
 from storage.tables import STATUS_RECALLED
+from storage.transactions import in_transaction
 
 NO_SUCH_MESSAGE = "no such message"
 
@@ -37,7 +38,7 @@ class ReactionService:
     async def _change(self, user_id: int, message_id: int, emoji: str, added: bool, origin: Socket | None) -> dict:
         """Returns the MessageVO, with the caller's `me`; pushes `message.reaction` when
         something changed, to every socket of every member but `origin`."""
-        async with self._db.begin() as conn:
+        async def write(conn: AsyncConnection) -> tuple[Row, dict, list[int] | None]:
             message = await _member_message_locked(conn, user_id, message_id)
             if added:
                 if message.status == STATUS_RECALLED:
@@ -47,11 +48,16 @@ class ReactionService:
                 # A recall took the message's reactions along: nothing left to remove.
                 changed = await reaction_store.remove(conn, message_id, user_id, emoji)
             if not changed:
-                return await message_view(conn, message, viewer_id=user_id)
+                return message, await message_view(conn, message, viewer_id=user_id), None
             change_seq = await message_store.record_change(conn, message.conversation_id, message_id)
             await message_store.set_change_seq(conn, message_id, change_seq)
             audience = await conversation_store.member_ids(conn, message.conversation_id)
-            view = await message_view(conn, message, viewer_id=user_id, change_seq=change_seq)
+            return message, await message_view(conn, message, viewer_id=user_id, change_seq=change_seq), audience
+
+        message, view, audience = await in_transaction(self._db, write, "a reaction")
+        if audience is None:
+            return view  # nothing changed: a retry
+        change_seq = view["change_seq"]
         event = {
             "conversation_id": message.conversation_id,
             "message_id": message_id,

@@ -21,6 +21,7 @@ from settings import Settings
 from storage import two_factor as totp_store
 from storage import users as user_store
 from storage.clock import utc_now
+from storage.transactions import in_transaction
 
 ISSUER = "Hubbub"
 STEP_SECONDS = 30
@@ -73,11 +74,14 @@ class TwoFactorService:
         """A new pending secret (replacing one not confirmed): shown here only, with its URI and QR."""
         await self._auth.check_password(claims, password, client_address)
         secret = pyotp.random_base32()
-        async with self._db.begin() as conn:
+        async def write(conn: AsyncConnection) -> Row:
             row = await user_store.get_user(conn, claims.user_id)
             if row.totp_enabled_at is not None:
                 raise Conflict("two-factor authentication is on already")
             await totp_store.set_pending(conn, claims.user_id, secret)
+            return row
+
+        row = await in_transaction(self._db, write, "a two-factor enrolment")
         uri = pyotp.TOTP(secret).provisioning_uri(name=row.username, issuer_name=ISSUER)
         return {"secret": secret, "otpauth_uri": uri, "qr_svg": segno.make(uri, error="m").svg_data_uri(scale=4, border=2)}
 
@@ -85,7 +89,7 @@ class TwoFactorService:
         """Two-factor on once the pending secret's code is right: the recovery codes, shown once."""
         attempt, keys = self._begin(claims.user_id, client_address)
         codes = [_new_recovery_code() for _ in range(RECOVERY_CODES)]
-        async with self._db.begin() as conn:
+        async def write(conn: AsyncConnection) -> None:
             row = await user_store.get_user(conn, claims.user_id)
             if row.totp_secret is None or row.totp_enabled_at is not None:
                 self._auth.throttle.forgive(attempt, *keys)  # no code was tried
@@ -94,13 +98,15 @@ class TwoFactorService:
             if step is None:
                 raise Forbidden(WRONG_CODE)
             await totp_store.enable(conn, claims.user_id, utc_now(), step, [recovery_hash(claims.user_id, c) for c in codes])
+
+        await in_transaction(self._db, write, "a two-factor confirmation")
         self._auth.throttle.forgive(attempt, *keys)
         return {"recovery_codes": codes}
 
     async def disable(self, claims: TokenClaims, *, password: str, code: str, client_address: str) -> None:
         await self._auth.check_password(claims, password, client_address)
         attempt, keys = self._begin(claims.user_id, client_address)
-        async with self._db.begin() as conn:
+        async def write(conn: AsyncConnection) -> None:
             row = await user_store.get_user(conn, claims.user_id)
             if row.totp_enabled_at is None:
                 self._auth.throttle.forgive(attempt, *keys)  # no code was tried
@@ -108,6 +114,8 @@ class TwoFactorService:
             if not await self._spend_code(conn, row, code):
                 raise Forbidden(WRONG_CODE)
             await totp_store.clear(conn, claims.user_id)
+
+        await in_transaction(self._db, write, "a two-factor disabling")
         self._auth.throttle.forgive(attempt, *keys)
 
     async def require_code_if_enabled(self, claims: TokenClaims, code: str | None, client_address: str) -> None:
@@ -123,22 +131,27 @@ class TwoFactorService:
         if code is None:
             raise ValidationFailed({"code": ["required: two-factor authentication is on"]})
         attempt, keys = self._begin(claims.user_id, client_address)
-        async with self._db.begin() as conn:
+        async def write(conn: AsyncConnection) -> None:
             if not await self._spend_code(conn, row, code):
                 raise Forbidden(WRONG_CODE)
+
+        await in_transaction(self._db, write, "a recovery code's use")
         self._auth.throttle.forgive(attempt, *keys)
 
     async def login(self, *, challenge: str, code: str, client_address: str, device: str | None, user_agent: str | None) -> dict:
         """The second step of a login: the challenge of the first and a TOTP or recovery code."""
         user_id, generation = decode_challenge(challenge, self._settings.jwt_secret)
         attempt, keys = self._begin(user_id, client_address)
-        async with self._db.begin() as conn:
+        async def write(conn: AsyncConnection) -> Row:
             row = await user_store.get_user(conn, user_id)
             # All tokens revoked since the password was checked (a password change): start over.
             if row is None or row.status != 1 or row.totp_enabled_at is None or row.token_generation != generation:
                 raise Unauthorized("invalid or expired two-factor challenge")
             if not await self._spend_code(conn, row, code):
                 raise Unauthorized(WRONG_CODE)
+            return row
+
+        row = await in_transaction(self._db, write, "a two-factor login")
         self._auth.throttle.forgive(attempt, *keys)
         return await self._auth.new_session(row, device, user_agent)
 

@@ -3,6 +3,7 @@
 import re
 from typing import Any
 
+from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from handlers import lifecycle as plugin_events
@@ -16,6 +17,7 @@ from storage import blocks as block_store
 from storage import conversations as conversation_store
 from storage import files as file_store
 from storage import users as user_store
+from storage.transactions import in_transaction
 
 # What a UserVO shows besides presence: a change to one of them is told to others.
 PUBLIC_FIELDS = ("username", "nickname", "avatar")
@@ -37,13 +39,15 @@ class UserService:
         """The caller's new profile; when it differs from the old one, everyone who shows it
         hears of it once it has committed (`user.updated`). A change to what it is already
         pushes nothing."""
-        async with self._db.begin() as conn:
+        async def write(conn: AsyncConnection) -> tuple[Row, dict, tuple[list[int], list[int]] | None]:
             if changes.get("avatar") is not None:
                 await _require_own_image(conn, user_id, changes["avatar"])
             before = await user_store.get_user(conn, user_id)
             row = await user_store.update_profile(conn, user_id, changes)
             changed = {field: getattr(row, field) for field in PUBLIC_FIELDS if getattr(before, field) != getattr(row, field)}
-            audience = await conversation_store.profile_audience(conn, user_id) if changed else None
+            return row, changed, await conversation_store.profile_audience(conn, user_id) if changed else None
+
+        row, changed, audience = await in_transaction(self._db, write, "a profile's update")
         online = self._pusher.is_online(user_id)
         if audience is not None:
             self._push_profile(row, online, audience)
