@@ -98,11 +98,8 @@ async def test_a_send_that_loses_a_deadlock_is_written_again(client, users, data
     await indexed(client)
     await take(a[0], "message.new")
 
-    locker = await asyncio.to_thread(connect, database_url)
+    locker = await heavy_locker(database_url)
     try:
-        # Weight: InnoDB rolls back the transaction that has written less.
-        await asyncio.to_thread(run, locker, "CREATE TABLE ballast (id INT PRIMARY KEY)")
-        await asyncio.to_thread(run, locker, BALLAST)
         await asyncio.to_thread(run, locker, "SELECT id FROM messages WHERE id = %s LOCK IN SHARE MODE", unread)
         await a[0].send("send_message", {"receiver_id": bob.id, "content": "yes I am", "client_msg_id": "deadlocked-1"})
         await until_written(database_url, conversation_id, 2)
@@ -134,10 +131,8 @@ async def test_a_removal_that_loses_a_deadlock_is_run_again(client, users, datab
     alice, bob = await users.make("alice"), await users.make("bob")
     group = await alice.ok("POST", "/api/conversations", json={"type": "group", "name": "club", "member_ids": [bob.id]})
 
-    locker = await asyncio.to_thread(connect, database_url)
+    locker = await heavy_locker(database_url)
     try:
-        await asyncio.to_thread(run, locker, "CREATE TABLE ballast (id INT PRIMARY KEY)")
-        await asyncio.to_thread(run, locker, BALLAST)
         await asyncio.to_thread(run, locker, "SELECT id FROM users WHERE id = %s FOR UPDATE", bob.id)
         removal = asyncio.create_task(alice.call("DELETE", f"/api/conversations/{group['id']}/members/{bob.id}"))
         await until_member_gone(database_url, group["id"], bob.id)
@@ -163,10 +158,8 @@ async def test_a_read_marker_that_loses_a_deadlock_is_run_again(client, users, d
     sent = await bob.ok("POST", "/api/messages", json={"receiver_id": alice.id, "content": "read me"})
     conversation_id = sent["conversation_id"]
 
-    locker = await asyncio.to_thread(connect, database_url)
+    locker = await heavy_locker(database_url)
     try:
-        await asyncio.to_thread(run, locker, "CREATE TABLE ballast (id INT PRIMARY KEY)")
-        await asyncio.to_thread(run, locker, BALLAST)
         await asyncio.to_thread(run, locker, "SELECT id FROM messages WHERE id = %s FOR UPDATE", sent["id"])
         reading = asyncio.create_task(alice.call("POST", f"/api/conversations/{conversation_id}/read", json={"seq": sent["seq"]}))
         await until_marker_moved(database_url, conversation_id, alice.id, sent["seq"])
@@ -193,10 +186,8 @@ async def test_a_reaction_that_loses_a_deadlock_is_run_again(client, users, data
     sent = await bob.ok("POST", "/api/messages", json={"receiver_id": alice.id, "content": "react to me"})
     b = await online(bob)
 
-    locker = await asyncio.to_thread(connect, database_url)
+    locker = await heavy_locker(database_url)
     try:
-        await asyncio.to_thread(run, locker, "CREATE TABLE ballast (id INT PRIMARY KEY)")
-        await asyncio.to_thread(run, locker, BALLAST)
         await asyncio.to_thread(run, locker, "SELECT id FROM messages WHERE id = %s FOR UPDATE", sent["id"])
         reacting = asyncio.create_task(alice.call("PUT", f"/api/messages/{sent['id']}/reactions/👍"))
         await until_locked(database_url, "conversations", sent["conversation_id"])
@@ -210,6 +201,19 @@ async def test_a_reaction_that_loses_a_deadlock_is_run_again(client, users, data
     assert body["data"]["reactions"] == [{"emoji": "👍", "count": 1, "user_ids": [alice.id], "me": True}]
     pushed = await take(b[0], "message.reaction")
     assert [(event["user_id"], event["emoji"], event["added"]) for event in pushed] == [(alice.id, "👍", True)]
+
+
+async def heavy_locker(database_url: str) -> pymysql.Connection:
+    """A connection (`connect`) whose transaction has written 500 rows: InnoDB rolls back the
+    transaction of a deadlock that has written less, so the one under test loses to it."""
+    locker = await asyncio.to_thread(connect, database_url)
+    try:
+        await asyncio.to_thread(run, locker, "CREATE TABLE ballast (id INT PRIMARY KEY)")
+        await asyncio.to_thread(run, locker, BALLAST)
+    except BaseException:
+        locker.close()
+        raise
+    return locker
 
 
 BALLAST = "INSERT INTO ballast (id) WITH RECURSIVE n (id) AS (SELECT 1 UNION ALL SELECT id + 1 FROM n WHERE id < 500) SELECT id FROM n"
