@@ -6,7 +6,14 @@ list, so removing a name by accident fails the suite. A plugin states what it wa
 against with `require_api("1.2")` at import time.
 
 `Connection` is the type of `conn` in `async with ctx.db.begin() as conn:` (one transaction),
-for the type hints of a plugin's queries."""
+for the type hints of a plugin's queries; `in_transaction(ctx.db, work, what)` runs `work(conn)`
+in a transaction that MySQL/MariaDB's conflicts (a deadlock, a lock wait given up) run again.
+
+The types of the test fixtures (`HubbubClient`, `HubbubUser`, `HubbubSocket`, `HubbubServer`,
+PLUGINS.md §8) are importable from here too, for a plugin's test type hints, but are not in
+`__all__`: they need pytest, which a serving process does not have."""
+
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection as Connection
 
@@ -46,8 +53,9 @@ from handlers.lifecycle import (
     LifecycleContext,
     Subscriber,
 )
+from storage.transactions import in_transaction
 
-API_VERSION = "1.3"
+API_VERSION = "1.4"
 
 __all__ = [
     "API_VERSION",
@@ -90,8 +98,20 @@ __all__ = [
     "USER_UPDATED",
     "Unauthorized",
     "ValidationFailed",
+    "in_transaction",
     "require_api",
 ]
+
+# From server.testing, loaded when first asked for (`__getattr__`): it imports pytest.
+TESTING_NAMES = ("HubbubClient", "HubbubServer", "HubbubSocket", "HubbubUser")
+
+
+def __getattr__(name: str) -> Any:
+    if name in TESTING_NAMES:
+        from server import testing
+
+        return getattr(testing, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class IncompatibleAPI(ImportError):

@@ -4,10 +4,10 @@ pushed to the conversation's members as `polls.updated`."""
 
 from marshmallow import Schema, ValidationError, fields, validate, validates
 
-from handlers.api import Conflict, Context, Forbidden, Handler, NotFound, ValidationFailed, require_api
+from handlers.api import Conflict, Connection, Context, Forbidden, Handler, NotFound, ValidationFailed, in_transaction, require_api
 from hubbub_polls_plugin import store
 
-require_api("1.1")
+require_api("1.4")
 
 TEXT = 1
 RECALLED = 3
@@ -90,7 +90,7 @@ class VoteHandler(Handler):
 
     async def handle(self, ctx: Context, data: dict) -> dict:
         message = await _poll_message(ctx, data["message_id"])
-        async with ctx.db.begin() as conn:
+        async def write(conn: Connection) -> tuple[bool, dict]:
             found = await store.locked(conn, message["id"])
             if found is None:
                 raise NotFound("no such poll")
@@ -98,8 +98,10 @@ class VoteHandler(Handler):
                 raise Conflict("the poll is closed")
             if data["option"] is not None and data["option"] >= found["options"]:
                 raise ValidationFailed({"option": [f"the poll has options 0 to {found['options'] - 1}"]})
-            changed = await store.vote(conn, message["id"], ctx.user_id, data["option"])
-            poll = await store.poll(conn, message["id"])
+            return await store.vote(conn, message["id"], ctx.user_id, data["option"]), await store.poll(conn, message["id"])
+
+        # Votes lock the poll's row and write their own: a busy poll may meet a deadlock.
+        changed, poll = await in_transaction(ctx.db, write, "a vote")
         if changed:  # the same vote again is a retry: nobody hears of it
             await ctx.push_to_conversation(message["conversation_id"], "polls.updated", poll, skip_own_socket=True)
         return {**poll, "my_vote": data["option"]}
@@ -115,15 +117,16 @@ class CloseHandler(Handler):
 
     async def handle(self, ctx: Context, data: dict) -> dict:
         message = await _poll_message(ctx, data["message_id"])
-        async with ctx.db.begin() as conn:
+        async def write(conn: Connection) -> tuple[bool, dict, int | None]:
             found = await store.locked(conn, message["id"])
             if found is None:
                 raise NotFound("no such poll")
             if found["created_by"] != ctx.user_id:
                 raise Forbidden("only the poll's creator can close it")
             changed = await store.close(conn, message["id"])
-            poll = await store.poll(conn, message["id"])
-            mine = await store.vote_of(conn, message["id"], ctx.user_id)
+            return changed, await store.poll(conn, message["id"]), await store.vote_of(conn, message["id"], ctx.user_id)
+
+        changed, poll, mine = await in_transaction(ctx.db, write, "a poll's closing")
         if changed:  # closing a closed poll changes nothing
             await ctx.push_to_conversation(message["conversation_id"], "polls.updated", poll, skip_own_socket=True)
         return {**poll, "my_vote": mine}
