@@ -104,7 +104,7 @@ EVENTS: dict[str, Event] = {
         Event(MESSAGE_EDITED, "A message's content was edited: to every member's sockets but the editing one.", "MessageVO"),
         Event(MESSAGE_REACTION, "A reaction was added or taken back: to every member's sockets but the reacting one.", ReactionEvent),
         Event(TYPING, "A member is typing: to the other members' sockets; nothing is stored.", TypingEvent),
-        Event(PRESENCE, "A user's first socket opened or last one closed: to the users sharing a conversation with them, but those they block (PROTOCOL §2, Presence and blocks).", PresenceEvent),
+        Event(PRESENCE, "A user's first socket opened or last one closed: to the users sharing a conversation with them, but those they block; and, from an online user, to a partner they block (offline) or unblock (online) (PROTOCOL §2, Presence and blocks).", PresenceEvent),
         Event(CONVERSATION_CREATED, "A conversation the user is now a member of, as that member sees it.", "ConversationVO"),
         Event(CONVERSATION_UPDATED, "A conversation changed (renamed, a window set: to every member; the member's own mute, pin or archive: to that member's other sockets), as each member sees it.", "ConversationVO"),
         Event(CONVERSATION_DELETED, "A group was deleted: to every member's sockets.", ConversationDeletedEvent),

@@ -8,16 +8,20 @@ from storage.clock import utc_now
 from storage.tables import user_blocks, users
 
 
-async def block(conn: AsyncConnection, blocker_id: int, blocked_id: int) -> None:
+async def block(conn: AsyncConnection, blocker_id: int, blocked_id: int) -> bool:
+    """True when this made the block; False when it was there already (harmless)."""
     try:
         async with conn.begin_nested():
             await conn.execute(user_blocks.insert().values(blocker_id=blocker_id, blocked_id=blocked_id, created_at=utc_now()))
     except IntegrityError:
-        pass  # already blocked: blocking twice is harmless
+        return False
+    return True
 
 
-async def unblock(conn: AsyncConnection, blocker_id: int, blocked_id: int) -> None:
-    await conn.execute(delete(user_blocks).where(user_blocks.c.blocker_id == blocker_id, user_blocks.c.blocked_id == blocked_id))
+async def unblock(conn: AsyncConnection, blocker_id: int, blocked_id: int) -> bool:
+    """True when there was a block to remove."""
+    result = await conn.execute(delete(user_blocks).where(user_blocks.c.blocker_id == blocker_id, user_blocks.c.blocked_id == blocked_id))
+    return result.rowcount > 0
 
 
 async def is_blocked(conn: AsyncConnection, blocker_id: int, blocked_id: int) -> bool:

@@ -227,6 +227,17 @@ def _partners(subjects_match):
     )
 
 
+async def share_a_conversation(conn: AsyncConnection, user_id: int, other_id: int) -> bool:
+    """Whether the two users are members of at least one conversation together."""
+    other = members.alias("other")
+    query = select(
+        exists()
+        .select_from(members.join(other, other.c.conversation_id == members.c.conversation_id))
+        .where(members.c.user_id == user_id, other.c.user_id == other_id)
+    )
+    return bool(await conn.scalar(query))
+
+
 def _presence_audiences_statement():
     pairs = _partners(lambda subjects: subjects.c.user_id.in_(bindparam("user_ids", expanding=True))).subquery()
     # A blocker's coming and going is hidden from those they blocked.

@@ -146,3 +146,54 @@ async def test_the_blocked_users_own_settings_show_the_blocker_offline(trio):
     assert await seen_by(bob, with_bob, first, second, True) == [True] * 4
     for socket in (a, first, second, c, c_other):
         await socket.close()
+
+
+async def test_a_block_is_the_blocker_going_offline_and_an_unblock_coming_back(trio, users):
+    """To a blocked user who shares a conversation with the blocker, a block is a `presence`
+    event of the blocker going offline, with no last-seen time, and then nothing more of the
+    blocker's coming and going; an unblock is the blocker coming back online. Nobody else hears
+    of either, and a stranger (no conversation shared) hears nothing."""
+    alice, bob, carol = trio
+    dave = await users.make("dave")
+    await bob.ok("POST", "/api/messages", json={"receiver_id": alice.id, "content": "hi"})
+    await carol.ok("POST", "/api/messages", json={"receiver_id": alice.id, "content": "hi"})
+    (b,) = await online(bob)
+    (c,) = await online(carol)
+    (d,) = await online(dave)
+    (a,) = await online(alice)
+    for socket in (b, c):
+        assert (await socket.event("presence"))["data"] == {"user_id": alice.id, "online": True, "last_seen": None}
+
+    await alice.ok("POST", f"/api/users/{bob.id}/block")
+    await alice.ok("POST", f"/api/users/{dave.id}/block")
+    await alice.ok("POST", f"/api/users/{bob.id}/block")  # blocked already: nothing new to tell
+    assert await take(b, "presence") == [{"user_id": alice.id, "online": False, "last_seen": None}]
+    assert await take(c, "presence") == []
+    assert await take(d, "presence") == []
+
+    # Her going and coming reach carol, and (announced together) not bob.
+    await a.close()
+    assert (await c.event("presence"))["data"]["online"] is False
+    assert await take(b, "presence") == []
+    (a,) = await online(alice)
+    assert (await c.event("presence"))["data"]["online"] is True
+    assert await take(b, "presence") == []
+
+    await alice.ok("DELETE", f"/api/users/{bob.id}/block")
+    await alice.ok("DELETE", f"/api/users/{bob.id}/block")  # not blocked any more: nothing to tell
+    await alice.ok("DELETE", f"/api/users/{dave.id}/block")
+    assert await take(b, "presence") == [{"user_id": alice.id, "online": True, "last_seen": None}]
+    assert await take(c, "presence") == []
+    assert await take(d, "presence") == []
+    for socket in (a, b, c, d):
+        await socket.close()
+
+
+async def test_a_block_or_unblock_of_an_offline_blocker_tells_nothing(trio):
+    alice, bob, _ = trio
+    await bob.ok("POST", "/api/messages", json={"receiver_id": alice.id, "content": "hi"})
+    (b,) = await online(bob)
+    await alice.ok("POST", f"/api/users/{bob.id}/block")
+    await alice.ok("DELETE", f"/api/users/{bob.id}/block")
+    assert await take(b, "presence") == []
+    await b.close()
