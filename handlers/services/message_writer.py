@@ -2,9 +2,10 @@
 
 Every send in the process is queued here. While a transaction commits, new sends queue up; the
 next transaction takes all of them (up to MAX_BATCH), so under load one COMMIT and a fixed
-number of statements carry many messages, and at low load a message waits for nobody. Up to
-IN_FLIGHT transactions run at once, so one batch's Python work overlaps the other's database
-round trips. Which of them commits a conversation's next seqs first is up to the database's
+number of statements carry many messages, and at low load a message waits at most for the one
+transaction running. Up to IN_FLIGHT transactions run at once, so one batch's Python work
+overlaps the other's database round trips; a second starts only behind a backlog or a slow
+first (`_second_worth_starting`), as at light load it would carry one message at a time. Which of them commits a conversation's next seqs first is up to the database's
 row lock; the pusher delivers each conversation's messages in seq order whatever the order of
 the commits (`Pusher.in_seq_order`), and a sender hears its reply once its message has been
 pushed: commit before push and reply, seqs gapless (storage)."""
@@ -12,6 +13,7 @@ pushed: commit before push and reply, seqs gapless (storage)."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import time
 from collections import deque
@@ -44,6 +46,10 @@ log = logging.getLogger(__name__)
 
 MAX_BATCH = 256
 IN_FLIGHT = 2
+# A second transaction starts while one runs once this many sends wait, or once the running one
+# has taken this long (stalled on a lock, or a big batch).
+OVERLAP_BACKLOG = 8
+OVERLAP_AFTER_SECONDS = 0.005
 # How often the writer asks a database that does not answer again, to settle a lost batch.
 SETTLE_RETRY_SECONDS = 1.0
 
@@ -85,6 +91,9 @@ class MessageWriter:
         self._task: asyncio.Task | None = None
         self._slots = asyncio.Semaphore(IN_FLIGHT)
         self._units: set[asyncio.Task] = set()
+        self._started_at: dict[int, float] = {}  # running transactions (by unit number): loop time begun
+        self._unit_numbers = itertools.count()
+        self._progress = asyncio.Event()  # a transaction ended, or a backlog formed
         # Connections kept between batches, with when each was last used (see _batch_connection).
         self._kept: list[tuple[AsyncConnection, float]] = []
         # Lost transactions to settle (see _settle_if_lost): server threads, conversations.
@@ -99,6 +108,8 @@ class MessageWriter:
         done = loop.create_future()
         self._queue.append(QueuedSend(new, origin, done))
         self._wakeup.set()
+        if len(self._queue) >= OVERLAP_BACKLOG:
+            self._progress.set()
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._write_forever(), name="message-writer")
         result = await done
@@ -127,18 +138,41 @@ class MessageWriter:
             await self._wakeup.wait()
             self._wakeup.clear()
             while self._queue:
-                # Waiting for a free slot here, not in the unit, lets the queue grow meanwhile:
-                # the next batch takes everything that arrived while both were busy.
+                # Waiting here, not in the unit, lets the queue grow meanwhile: the next batch
+                # takes everything that arrived while the running ones were busy.
+                await self._second_worth_starting()
                 await self._slots.acquire()
                 taken = [self._queue.popleft() for _ in range(min(MAX_BATCH, len(self._queue)))]
                 for index, unit in enumerate(_units_of(taken)):
                     if index:
                         await self._slots.acquire()
-                    task = asyncio.create_task(self._write_unit(unit))
+                    number = next(self._unit_numbers)
+                    self._started_at[number] = asyncio.get_running_loop().time()
+                    task = asyncio.create_task(self._write_unit(unit, number))
                     self._units.add(task)
                     task.add_done_callback(self._units.discard)
 
-    async def _write_unit(self, unit: list[QueuedSend]) -> None:
+    async def _second_worth_starting(self) -> None:
+        """While a transaction runs, wait to start another until OVERLAP_BACKLOG sends are
+        queued or the running one has taken OVERLAP_AFTER_SECONDS. At light load a CALL lasts
+        about as long as the gap between two sends: started at once, each would carry a single
+        message and pay its round trips and its search-index write alone, while waiting lets
+        the sends share the next (bench/FINDINGS.md, fifth part: 25-40% less server CPU per
+        message at 1,000-2,000 msg/s, an equal or better tail). A stalled transaction still
+        lets the next go after a few milliseconds, so seq-ordered delivery across overlapping
+        transactions stays exercised."""
+        loop = asyncio.get_running_loop()
+        while self._started_at and len(self._queue) < OVERLAP_BACKLOG:
+            wait = min(self._started_at.values()) + OVERLAP_AFTER_SECONDS - loop.time()
+            if wait <= 0:
+                return
+            self._progress.clear()
+            try:
+                await asyncio.wait_for(self._progress.wait(), wait)
+            except TimeoutError:
+                return
+
+    async def _write_unit(self, unit: list[QueuedSend], number: int) -> None:
         """Commit (holding the slot the loop took for it), then hand the pushes over."""
         started = time.perf_counter()
         try:
@@ -150,6 +184,8 @@ class MessageWriter:
                 send.fail(exc)
         finally:
             self._slots.release()
+            del self._started_at[number]
+            self._progress.set()
         if committed:
             COMMIT_SECONDS.observe(time.perf_counter() - started)
             COMMIT_BATCH_SIZE.observe(len(committed))
