@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable
+from typing import TypeVar
 
 import pymysql
 import pytest
@@ -32,6 +34,8 @@ from storage.tables import MSG_TEXT, STATUS_READ
 from tests.chat import online, take
 
 pytestmark = pytest.mark.mysql
+
+T = TypeVar("T")
 
 WAIT_SECONDS = 10.0
 
@@ -131,16 +135,13 @@ async def test_a_removal_that_loses_a_deadlock_is_run_again(client, users, datab
     alice, bob = await users.make("alice"), await users.make("bob")
     group = await alice.ok("POST", "/api/conversations", json={"type": "group", "name": "club", "member_ids": [bob.id]})
 
-    locker = await heavy_locker(database_url)
-    try:
-        await asyncio.to_thread(run, locker, "SELECT id FROM users WHERE id = %s FOR UPDATE", bob.id)
-        removal = asyncio.create_task(alice.call("DELETE", f"/api/conversations/{group['id']}/members/{bob.id}"))
-        await until_member_gone(database_url, group["id"], bob.id)
-        await asyncio.to_thread(run, locker, "SELECT id FROM conversations WHERE id = %s FOR UPDATE", group["id"])
-        await asyncio.to_thread(locker.rollback)
-    finally:
-        locker.close()
-    status, body = await removal
+    status, body = await lose_a_deadlock(
+        database_url,
+        ("SELECT id FROM users WHERE id = %s FOR UPDATE", bob.id),
+        alice.call("DELETE", f"/api/conversations/{group['id']}/members/{bob.id}"),
+        until_member_gone(database_url, group["id"], bob.id),
+        ("SELECT id FROM conversations WHERE id = %s FOR UPDATE", group["id"]),
+    )
     assert status == 200, body
     assert [r.getMessage() for r in caplog.records if "removal was rolled back (1213)" in r.getMessage()], "no deadlock met"
     assert [m["id"] for m in await alice.ok("GET", f"/api/conversations/{group['id']}/members")] == [alice.id]
@@ -158,18 +159,13 @@ async def test_a_read_marker_that_loses_a_deadlock_is_run_again(client, users, d
     sent = await bob.ok("POST", "/api/messages", json={"receiver_id": alice.id, "content": "read me"})
     conversation_id = sent["conversation_id"]
 
-    locker = await heavy_locker(database_url)
-    try:
-        await asyncio.to_thread(run, locker, "SELECT id FROM messages WHERE id = %s FOR UPDATE", sent["id"])
-        reading = asyncio.create_task(alice.call("POST", f"/api/conversations/{conversation_id}/read", json={"seq": sent["seq"]}))
-        await until_marker_moved(database_url, conversation_id, alice.id, sent["seq"])
-        await asyncio.to_thread(
-            run, locker, "SELECT user_id FROM conversation_members WHERE conversation_id = %s AND user_id = %s FOR UPDATE", conversation_id, alice.id
-        )
-        await asyncio.to_thread(locker.rollback)
-    finally:
-        locker.close()
-    status, body = await reading
+    status, body = await lose_a_deadlock(
+        database_url,
+        ("SELECT id FROM messages WHERE id = %s FOR UPDATE", sent["id"]),
+        alice.call("POST", f"/api/conversations/{conversation_id}/read", json={"seq": sent["seq"]}),
+        until_marker_moved(database_url, conversation_id, alice.id, sent["seq"]),
+        ("SELECT user_id FROM conversation_members WHERE conversation_id = %s AND user_id = %s FOR UPDATE", conversation_id, alice.id),
+    )
     assert status == 200, body
     assert [r.getMessage() for r in caplog.records if "read marker's advance was rolled back (1213)" in r.getMessage()], "no deadlock met"
     assert body["data"] == {"conversation_id": conversation_id, "last_read_seq": sent["seq"], "unread_count": 0}
@@ -186,21 +182,36 @@ async def test_a_reaction_that_loses_a_deadlock_is_run_again(client, users, data
     sent = await bob.ok("POST", "/api/messages", json={"receiver_id": alice.id, "content": "react to me"})
     b = await online(bob)
 
-    locker = await heavy_locker(database_url)
-    try:
-        await asyncio.to_thread(run, locker, "SELECT id FROM messages WHERE id = %s FOR UPDATE", sent["id"])
-        reacting = asyncio.create_task(alice.call("PUT", f"/api/messages/{sent['id']}/reactions/👍"))
-        await until_locked(database_url, "conversations", sent["conversation_id"])
-        await asyncio.to_thread(run, locker, "SELECT id FROM conversations WHERE id = %s FOR UPDATE", sent["conversation_id"])
-        await asyncio.to_thread(locker.rollback)
-    finally:
-        locker.close()
-    status, body = await reacting
+    status, body = await lose_a_deadlock(
+        database_url,
+        ("SELECT id FROM messages WHERE id = %s FOR UPDATE", sent["id"]),
+        alice.call("PUT", f"/api/messages/{sent['id']}/reactions/👍"),
+        until_locked(database_url, "conversations", sent["conversation_id"]),
+        ("SELECT id FROM conversations WHERE id = %s FOR UPDATE", sent["conversation_id"]),
+    )
     assert status == 200, body
     assert [r.getMessage() for r in caplog.records if "reaction was rolled back (1213)" in r.getMessage()], "no deadlock met"
     assert body["data"]["reactions"] == [{"emoji": "👍", "count": 1, "user_ids": [alice.id], "me": True}]
     pushed = await take(b[0], "message.reaction")
     assert [(event["user_id"], event["emoji"], event["added"]) for event in pushed] == [(alice.id, "👍", True)]
+
+
+async def lose_a_deadlock(database_url: str, held: tuple, request: Awaitable[T], waiting: Awaitable[None], asked: tuple) -> T:
+    """Make `request` lose a real InnoDB deadlock, and return its answer: a heavy transaction
+    (`heavy_locker`) takes the row lock of `held` (a statement and its parameters), `request`
+    starts and blocks on it, `waiting` returns once it does, and the heavy transaction then asks
+    for the lock of `asked`, which `request` holds. InnoDB rolls `request` back; the heavy
+    transaction then rolls back too, letting a second run of it through."""
+    locker = await heavy_locker(database_url)
+    try:
+        await asyncio.to_thread(run, locker, *held)
+        answer = asyncio.ensure_future(request)
+        await waiting
+        await asyncio.to_thread(run, locker, *asked)
+        await asyncio.to_thread(locker.rollback)
+    finally:
+        locker.close()
+    return await answer
 
 
 async def heavy_locker(database_url: str) -> pymysql.Connection:
