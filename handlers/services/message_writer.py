@@ -5,10 +5,11 @@ next transaction takes all of them (up to MAX_BATCH), so under load one COMMIT a
 number of statements carry many messages, and at low load a message waits at most for the one
 transaction running. Up to IN_FLIGHT transactions run at once, so one batch's Python work
 overlaps the other's database round trips; a second starts only behind a backlog or a slow
-first (`_second_worth_starting`), as at light load it would carry one message at a time. Which of them commits a conversation's next seqs first is up to the database's
-row lock; the pusher delivers each conversation's messages in seq order whatever the order of
-the commits (`Pusher.in_seq_order`), and a sender hears its reply once its message has been
-pushed: commit before push and reply, seqs gapless (storage)."""
+first (`_second_worth_starting`), as at light load it would carry one message at a time.
+Which of them commits a conversation's next seqs first is up to the database's row lock; the
+pusher delivers each conversation's messages in seq order whatever the order of the commits
+(`Pusher.in_seq_order`), and a sender hears its reply once its message has been pushed: commit
+before push and reply, seqs gapless (storage)."""
 
 from __future__ import annotations
 
