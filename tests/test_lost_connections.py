@@ -115,7 +115,7 @@ class Chat:
         (socket,) = await online(alice)
         chat = cls(client, alice, bob, socket, conversation["id"])
         # Requests at once, so that the pool holds several connections when they die.
-        await asyncio.gather(*(bob.ok("GET", "/api/conversations") for _ in range(8)))
+        await asyncio.gather(*(_answered(bob, "GET", "/api/conversations") for _ in range(8)))
         return chat
 
     async def everything_succeeds(self) -> None:
@@ -153,6 +153,18 @@ class Chat:
     @staticmethod
     async def _within(call):
         return await asyncio.wait_for(call, ANSWER_WITHIN_SECONDS)
+
+
+async def _answered(user: ChatUser, method: str, path: str, attempts: int = 3) -> Any:
+    """`user.ok(method, path)`, asked again after a 503: eight new connections at once may take
+    a busy machine longer than the black-hole test's half-second database timeout, which is
+    not what the setup is for."""
+    for _ in range(attempts - 1):
+        status, body = await user.call(method, path)
+        if status != 503:
+            assert status < 300, (status, body)
+            return body["data"]
+    return await user.ok(method, path)
 
 
 def assert_unavailable(status: int, body: dict) -> None:
