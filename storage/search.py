@@ -72,22 +72,36 @@ _SQLITE_INSERT_NEW_TERMS = text(
 )
 
 
-async def index_messages(conn: AsyncConnection, committed: list[MessageToIndex]) -> None:
-    """Write the terms of committed messages that have any, after their commit (see
-    handlers.services.search_indexer). A message deleted or recalled since gets none; one that
-    already has terms (an edit came first) keeps them. In the caller's transaction."""
-    rows = [
-        (message.id, message.conversation_id, terms)
+class TermsToWrite(NamedTuple):
+    """A committed message's row of `message_search`, made by `terms_to_write`."""
+
+    message_id: int
+    conversation_id: int
+    terms: str
+
+
+def terms_to_write(committed: list[MessageToIndex]) -> list[TermsToWrite]:
+    """The rows of the committed messages that have any terms. Pure CPU: the search indexer
+    makes them a few at a time between its other work (handlers.services.search_indexer)."""
+    return [
+        TermsToWrite(message.id, message.conversation_id, terms)
         for message in committed
         if (terms := message_terms(message.conversation_id, searchable_text(message.msg_type, message.content)))
     ]
+
+
+async def index_messages(conn: AsyncConnection, rows: list[TermsToWrite]) -> None:
+    """Write the terms of committed messages (`terms_to_write`), after their commit (see
+    handlers.services.search_indexer). A message deleted or recalled since gets none; one that
+    already has terms (an edit came first) keeps them. In the caller's transaction."""
     if not rows:
         return
+    batch = orjson.dumps(rows, default=tuple).decode()
     if conn.dialect.name == "sqlite":
-        await conn.execute(_SQLITE_INSERT_NEW_TERMS, {"batch": orjson.dumps(rows).decode()})
+        await conn.execute(_SQLITE_INSERT_NEW_TERMS, {"batch": batch})
         return
-    await conn.execute(_INSERT_TERMS, {"batch": orjson.dumps(rows).decode()})
-    conversation_of = {message_id: conversation_id for message_id, conversation_id, _ in rows}
+    await conn.execute(_INSERT_TERMS, {"batch": batch})
+    conversation_of = {row.message_id: row.conversation_id for row in rows}
     stale = [
         message_id
         for message_id, gone, msg_type, content in await conn.execute(_STALE, {"ids": orjson.dumps(list(conversation_of)).decode()})

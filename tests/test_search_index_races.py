@@ -35,7 +35,7 @@ async def send(engine, alice: int, group_id: int, content: str) -> MessageToInde
 
 async def index(engine, written: list[MessageToIndex]) -> None:
     async with engine.begin() as conn:
-        await search_store.index_messages(conn, written)
+        await search_store.index_messages(conn, search_store.terms_to_write(written))
 
 
 async def terms_of(engine) -> dict[int, str]:

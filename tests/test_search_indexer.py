@@ -1,12 +1,15 @@
 """The search indexer (handlers.services.search_indexer) on MariaDB and SQLite: terms written
 after the commit, what a stopped process left behind found at the next start, an edit's terms
-never overwritten by a late write of the old ones, a deleted conversation's messages skipped."""
+never overwritten by a late write of the old ones, a deleted conversation's messages skipped,
+terms made without holding the loop."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
-from handlers.services.search_indexer import SearchIndexer
+from handlers.services.search_indexer import TERMS_CHUNK, SearchIndexer
 from storage import conversations as conversation_store
 from storage import message_batch
 from storage import messages as message_store
@@ -70,3 +73,41 @@ async def test_an_edit_keeps_its_terms_and_a_deleted_conversation_is_skipped(eng
         assert await found(engine, alice, "old") == []
     finally:
         await indexer.close(1)
+
+
+async def test_terms_are_made_a_chunk_at_a_time_with_the_loop_let_in_between(engine, chat, monkeypatch):
+    alice, group = chat
+    ticks = 0
+    ticks_at_each_chunk = []
+    chunk_sizes = []
+    make_terms = search_store.terms_to_write
+
+    def counted(committed):
+        ticks_at_each_chunk.append(ticks)
+        chunk_sizes.append(len(committed))
+        return make_terms(committed)
+
+    monkeypatch.setattr(search_store, "terms_to_write", counted)
+    indexer = SearchIndexer(engine)
+    await indexer.start()
+    await indexer.settled()  # its catch-up at start, before there is anything to find
+    async with engine.connect() as conn:
+        batch = await message_batch.append_batch(conn, [NewMessage(group, alice, None, f"medlar {i}", 1, None) for i in range(100)])
+
+    async def other_work():
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await asyncio.sleep(0)
+
+    ticker = asyncio.create_task(other_work())
+    try:
+        for appended in batch.appended:
+            indexer.add(MessageToIndex(appended.row["id"], group, 1, appended.row["content"]))
+        await indexer.settled()
+        assert len(await found(engine, alice, "medlar")) == 50  # one page: all 100 are indexed
+    finally:
+        ticker.cancel()
+        await indexer.close(1)
+    assert sum(chunk_sizes) == 100 and max(chunk_sizes) == TERMS_CHUNK < 100
+    assert all(later > earlier for earlier, later in zip(ticks_at_each_chunk, ticks_at_each_chunk[1:]))

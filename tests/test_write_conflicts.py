@@ -73,7 +73,7 @@ async def test_the_indexers_write_locks_no_row_that_a_send_locks(engine, databas
     try:
         async with engine.connect() as conn:
             await conn.begin()
-            await search_store.index_messages(conn, written)
+            await search_store.index_messages(conn, search_store.terms_to_write(written))
             # Not committed: whatever the indexer locked, it still holds.
             await asyncio.to_thread(run, other, "SELECT id FROM conversations WHERE id = %s FOR UPDATE", direct.id)
             ids = [message.id for message in written]

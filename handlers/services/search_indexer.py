@@ -19,7 +19,7 @@ import logging
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from storage import search as search_store
-from storage.search import MessageToIndex
+from storage.search import MessageToIndex, TermsToWrite
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +28,10 @@ BATCH_MAX = 500
 # or two per batch would cost a transaction each, as much CPU as their send (measured at 1,000
 # msg/s open loop); a search a fraction of a second later finds them all the same.
 GATHER_SECONDS = 0.2
+# Terms are made this many messages at a time, the loop's other work let in between: a whole
+# batch made at once held the loop for 3.7 ms (500 English messages of 100 characters) to 13 ms
+# (500 Chinese ones of 47), every send and push behind it waiting.
+TERMS_CHUNK = 32
 RETRY_SECONDS = 1.0
 # At start, messages up to this many ids below the newest with terms are looked at again: a
 # batch of another process that committed later than a higher id was indexed, or this
@@ -96,9 +100,13 @@ class SearchIndexer:
             self._idle.set()
 
     async def _write(self, batch: list[MessageToIndex]) -> bool:
+        rows: list[TermsToWrite] = []
+        for start in range(0, len(batch), TERMS_CHUNK):
+            rows += search_store.terms_to_write(batch[start : start + TERMS_CHUNK])
+            await asyncio.sleep(0)
         try:
             async with self._db.begin() as conn:
-                await search_store.index_messages(conn, batch)
+                await search_store.index_messages(conn, rows)
         except Exception:  # noqa: BLE001 - kept and tried again: the database may be back soon
             self._failures += 1
             # A connection lost under one write (killed, a failover) is no outage: said loudly
