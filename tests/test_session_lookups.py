@@ -1,5 +1,5 @@
 """Session lookups of concurrent requests share one query (handlers.services.session_lookups),
-and each caller gets its own session's answer, on MariaDB and SQLite."""
+and each caller gets its own session's answer, on MariaDB and SQLite; socket handshakes use them."""
 
 from __future__ import annotations
 
@@ -11,9 +11,11 @@ import pytest
 from sqlalchemy import event
 
 from handlers.services.session_lookups import GATHER_SECONDS, SessionLookups
+from server.keys import DB
 from storage import sessions as session_store
 from storage import users as user_store
 from storage.clock import utc_now
+from tests.chat import Socket
 
 pytestmark = pytest.mark.usefixtures("backend")
 
@@ -77,3 +79,26 @@ async def test_lookups_arriving_one_by_one_are_gathered_between_queries(engine):
     assert GATHER_SECONDS >= 0.005
     mean_gap = (started[-1] - started[0]) / (len(started) - 1)
     assert len(started) < len(session_ids) and mean_gap >= 0.004, (len(started), mean_gap)
+
+
+async def test_concurrent_handshakes_share_their_session_checks(client, users):
+    """The socket handshake checks its token through these lookups: forty sockets opened at
+    once are not forty queries (the queries are spaced GATHER_SECONDS apart, and forty
+    handshakes take the server longer than that)."""
+    alice = await users.make("alice")
+    checks: list[str] = []
+
+    def note_check(_conn, _cursor, statement, *_args) -> None:
+        if "auth_sessions" in statement:
+            checks.append(statement)
+
+    engine = client.server.app[DB]
+    event.listen(engine.sync_engine, "before_cursor_execute", note_check)
+    try:
+        sockets = await asyncio.gather(*(client.ws_connect("/ws", headers=alice.auth) for _ in range(40)))
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", note_check)
+    for ws in sockets:
+        assert (await Socket(ws).request("ping"))["code"] == 200
+        await ws.close()
+    assert 1 <= len(checks) < 20, checks
