@@ -17,6 +17,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 # second, so the server never closes a connection that has been idle for less than this.
 PING_AFTER_IDLE_SECONDS = 0.5
 _IDLE_SINCE = "hubbub_idle_since"
+# A NAT or proxy that forgets an idle connection without a word leaves it looking alive until it
+# is used. No connection older than this is used, so none whose idle timeout is above half an
+# hour can have forgotten one of ours.
+RECYCLE_SECONDS = 1800
 # The `database_timeout_seconds` setting's default (settings.toml).
 DATABASE_TIMEOUT_SECONDS = 5.0
 
@@ -36,10 +40,7 @@ def create_engine(database_url: str, timeout_seconds: float = DATABASE_TIMEOUT_S
         # The most recently used connection goes out first, so under a steady load a few stay busy
         # (never pinged) and the rest idle until the server closes them, which costs nothing.
         pool_use_lifo=True,
-        # A NAT or proxy that forgets an idle connection without a word leaves it looking alive
-        # until it is used. No connection older than this is used, so none whose idle timeout is
-        # above half an hour can have forgotten one of ours.
-        pool_recycle=1800,
+        pool_recycle=RECYCLE_SECONDS,
         isolation_level="READ COMMITTED",
         # MariaDB caps JSON_ARRAYAGG, which the group commit reads its batch through, at
         # group_concat_max_len (a server may set it as low as MySQL's 1024 bytes).

@@ -451,6 +451,24 @@ async def test_a_connection_just_in_use_is_handed_out_without_a_ping(engine):
     assert len(pings) == 1
 
 
+async def test_a_connection_older_than_the_recycle_time_is_replaced(engine, database_url, monkeypatch):
+    """Issue #12: instead of a ping on every checkout, a recycle time. A connection that answers
+    its ping is still not handed out once it is older than that (a proxy may have forgotten it)."""
+    monkeypatch.setattr("storage.engine.RECYCLE_SECONDS", 1)
+    recycled = create_engine(database_url)
+    try:
+        driver = await checked_out_driver(recycled)
+        pings = count_pings(driver)
+        assert await checked_out_driver(recycled) is driver
+        await asyncio.sleep(1.1)
+        async with recycled.connect() as conn:
+            assert (await conn.get_raw_connection()).driver_connection is not driver
+            assert await conn.scalar(text("SELECT 1")) == 1
+        assert driver.closed and pings == []
+    finally:
+        await recycled.dispose()
+
+
 async def test_a_connection_that_fails_its_ping_is_replaced(engine):
     driver = await checked_out_driver(engine)
     pings = count_pings(driver, fail=True)
