@@ -17,7 +17,7 @@ from storage import users as user_store
 from storage.messages import NewMessage
 from storage.tables import MSG_TEXT
 from tests.chat import online
-from tests.test_write_conflicts import WAIT_SECONDS, connect, run
+from tests.test_write_conflicts import connect, run, until_seen
 
 
 async def statements_sent(conn) -> int:
@@ -79,7 +79,10 @@ async def test_a_removal_committed_while_a_send_waits_for_the_lock_stops_it(clie
         await asyncio.to_thread(run, remover, "SELECT id FROM conversations WHERE id = %s FOR UPDATE", group["id"])
         await asyncio.to_thread(run, remover, "DELETE FROM conversation_members WHERE conversation_id = %s AND user_id = %s", group["id"], bob.id)
         await b.send("send_message", {"conversation_id": group["id"], "content": "too late"})
-        await until_a_call_waits(database_url)
+        # The CALL's first statement, waiting for the conversation's row (MariaDB's process
+        # list names the statement a procedure is on).
+        waiting = "SELECT COUNT(*) > 0 FROM information_schema.PROCESSLIST WHERE ID <> CONNECTION_ID() AND INFO LIKE %s"
+        await until_seen(database_url, waiting, ("%last_seq = last_seq + 1%",), "no CALL ever waited for the conversation's row")
         await asyncio.to_thread(remover.commit)
     finally:
         remover.close()
@@ -87,18 +90,3 @@ async def test_a_removal_committed_while_a_send_waits_for_the_lock_stops_it(clie
     assert reply["code"] == 404, reply
     history = await alice.ok("GET", f"/api/conversations/{group['id']}/messages")
     assert [message["content"] for message in history] == ["still in"]
-
-
-async def until_a_call_waits(database_url: str) -> None:
-    """Until a group commit's CALL is running (MariaDB's process list names the statement it
-    is on, here the one that waits for the conversation's row)."""
-    probe = await asyncio.to_thread(connect, database_url)
-    try:
-        await asyncio.to_thread(probe.autocommit, True)
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + WAIT_SECONDS
-        while not [row for row in await asyncio.to_thread(run, probe, "SHOW FULL PROCESSLIST") if "last_seq = last_seq + 1" in (row[7] or "")]:
-            assert loop.time() < deadline, "no CALL ever waited for the conversation's row"
-            await asyncio.sleep(0.01)
-    finally:
-        probe.close()

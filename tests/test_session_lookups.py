@@ -16,6 +16,7 @@ from storage import sessions as session_store
 from storage import users as user_store
 from storage.clock import utc_now
 from tests.chat import Socket
+from tests.test_revocation_cost import recording
 
 pytestmark = pytest.mark.usefixtures("backend")
 
@@ -86,18 +87,11 @@ async def test_concurrent_handshakes_share_their_session_checks(client, users):
     once are not forty queries (the queries are spaced GATHER_SECONDS apart, and forty
     handshakes take the server longer than that)."""
     alice = await users.make("alice")
-    checks: list[str] = []
-
-    def note_check(_conn, _cursor, statement, *_args) -> None:
-        if "auth_sessions" in statement:
-            checks.append(statement)
-
-    engine = client.server.app[DB]
-    event.listen(engine.sync_engine, "before_cursor_execute", note_check)
+    checks, stop = recording(client.server.app[DB])
     try:
         sockets = await asyncio.gather(*(client.ws_connect("/ws", headers=alice.auth) for _ in range(40)))
     finally:
-        event.remove(engine.sync_engine, "before_cursor_execute", note_check)
+        stop()
     for ws in sockets:
         assert (await Socket(ws).request("ping"))["code"] == 200
         await ws.close()
